@@ -1,0 +1,100 @@
+#include "cli/CliCommon.h"
+
+#include "model/ModelLoader.h"
+#include "util/Error.h"
+
+#include <sys/stat.h>
+
+namespace cs::cli {
+
+namespace {
+bool exists(const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0;
+}
+}  // namespace
+
+void PromptArgs::addTo(CLI::App& cmd) {
+    auto* p = cmd.add_option("--prompt", prompt, "Prompt text (tokenized with the model's tokenizer)");
+    auto* t = cmd.add_option("--tokens", tokens, "Comma-separated token ids instead of a prompt");
+    p->excludes(t);
+    cmd.add_option("--bos", bos, "Prepend BOS to --prompt: auto (tokenizer's setting), yes, no")
+        ->check(CLI::IsMember({"auto", "yes", "no"}));
+}
+
+LoadedModel loadModelAndTokenizer(const std::string& dir) {
+    LoadedModel m;
+    m.model = loadModel(dir);
+    const bool hasTok = exists(dir + "/tokenizer.json") || exists(dir + "/vocab.json") ||
+                        exists(dir + "/tokenizer.model");
+    if (hasTok) m.tokenizer = loadTokenizer(dir);
+    return m;
+}
+
+std::vector<long> parseIdList(const std::string& s) {
+    std::vector<long> ids;
+    size_t i = 0;
+    while (i <= s.size()) {
+        size_t j = s.find(',', i);
+        if (j == std::string::npos) j = s.size();
+        std::string part = s.substr(i, j - i);
+        while (!part.empty() && part.front() == ' ') part.erase(part.begin());
+        while (!part.empty() && part.back() == ' ') part.pop_back();
+        if (!part.empty()) {
+            size_t used = 0;
+            long v = 0;
+            try {
+                v = std::stol(part, &used);
+            } catch (...) {
+                used = 0;
+            }
+            if (used != part.size()) throw Error("--tokens: '" + part + "' is not an integer token id");
+            ids.push_back(v);
+        }
+        i = j + 1;
+    }
+    return ids;
+}
+
+std::vector<long> promptIds(const PromptArgs& p, const LoadedModel& m) {
+    std::vector<long> ids;
+    if (!p.tokens.empty()) {
+        ids = parseIdList(p.tokens);
+    } else {
+        if (!m.tokenizer)
+            throw Error(m.model->config().source +
+                        ": the model directory has no tokenizer (tokenizer.json, vocab.json + merges.txt "
+                        "or tokenizer.model); pass --tokens instead of --prompt");
+        bool bos = m.tokenizer->prependBos();
+        if (p.bos == "yes") bos = true;
+        if (p.bos == "no") bos = false;
+        if (bos) {
+            int b = m.tokenizer->bosId() >= 0 ? m.tokenizer->bosId() : m.model->config().bosTokenId;
+            if (b >= 0) ids.push_back(b);
+        }
+        for (int id : m.tokenizer->encode(p.prompt)) ids.push_back(id);
+    }
+    if (ids.empty()) throw Error("empty prompt: give --prompt with text or --tokens with ids");
+    const long V = m.model->config().vocabSize;
+    for (long id : ids)
+        if (id < 0 || id >= V)
+            throw Error("token id " + std::to_string(id) + " is out of range (vocabulary size " + std::to_string(V) + ")");
+    if (static_cast<long>(ids.size()) > m.model->config().nCtx)
+        throw Error("prompt of " + std::to_string(ids.size()) + " tokens is longer than the model's context of " +
+                    std::to_string(m.model->config().nCtx));
+    return ids;
+}
+
+std::string tokenLabel(const LoadedModel& m, long id) {
+    if (m.tokenizer && id >= 0 && id < m.tokenizer->vocabSize()) return m.tokenizer->tokenText(static_cast<int>(id));
+    return "<" + std::to_string(id) + ">";
+}
+
+}  // namespace cs::cli
+
+#include <iostream>
+namespace cs::cli {
+void printJson(const nlohmann::json& j) {
+    std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+}  // namespace cs::cli

@@ -1,0 +1,49 @@
+#pragma once
+// Shared pieces of the headless subcommands: model/tokenizer loading, prompt-to-ids, JSON output.
+#include "model/Transformer.h"
+#include "tokenize/Tokenizer.h"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cs::cli {
+
+// --prompt / --tokens / --bos handling shared by forward, generate and later commands.
+struct PromptArgs {
+    std::string prompt;
+    std::string tokens;
+    bool havePrompt = false;
+    std::string bos = "auto";  // auto | yes | no
+    void addTo(CLI::App& cmd);
+};
+
+struct LoadedModel {
+    std::shared_ptr<Transformer> model;
+    std::unique_ptr<Tokenizer> tokenizer;  // null when the directory has none
+};
+
+LoadedModel loadModelAndTokenizer(const std::string& dir);
+
+// Token ids for the run: parsed --tokens, or the tokenized --prompt (BOS as --bos says).
+std::vector<long> promptIds(const PromptArgs& p, const LoadedModel& m);
+
+std::vector<long> parseIdList(const std::string& s);
+std::string tokenLabel(const LoadedModel& m, long id);
+
+// Registers a subcommand; `run` returns the exit status.
+using CommandRunner = std::function<int()>;
+void addTokenizeCommand(CLI::App& app, CommandRunner& run);
+void addForwardCommand(CLI::App& app, CommandRunner& run);
+void addGenerateCommand(CLI::App& app, CommandRunner& run);
+void addHooksCommand(CLI::App& app, CommandRunner& run);
+
+}  // namespace cs::cli
+
+#include <nlohmann/json.hpp>
+namespace cs::cli {
+// Prints JSON on one line; invalid UTF-8 in token texts becomes U+FFFD instead of throwing.
+void printJson(const nlohmann::json& j);
+}  // namespace cs::cli

@@ -1,0 +1,57 @@
+// circuitscope: with no subcommand, the GUI; with one, the same engine headless.
+#include "cli/CliCommon.h"
+#include "runtime/Threads.h"
+#include "ui/GuiMain.h"
+
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+namespace {
+
+std::string firstLine(const std::string& s) {
+    auto p = s.find('\n');
+    return p == std::string::npos ? s : s.substr(0, p);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // No subcommand (or only GUI options): open the window.
+    bool headless = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (!a.empty() && a[0] != '-') {
+            headless = true;
+            break;
+        }
+        if (a == "--help" || a == "-h" || a == "--version") headless = true;
+        if (a == "--model" || a == "--threads") ++i;  // skip the option's value
+    }
+    if (!headless) return cs::ui::runGui(argc, argv);
+
+    CLI::App app{"Circuitscope: mechanistic interpretability for language models"};
+    app.set_version_flag("--version", "circuitscope 0.1.0");
+    int threads = 0;
+    app.add_option("--threads", threads, "Compute threads (default: one per core)");
+    app.require_subcommand(1);
+    cs::cli::CommandRunner run;
+    cs::cli::addTokenizeCommand(app, run);
+    cs::cli::addForwardCommand(app, run);
+    cs::cli::addGenerateCommand(app, run);
+    cs::cli::addHooksCommand(app, run);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        cs::setComputeThreads(threads);
+        return run ? run() : 0;
+    } catch (const c10::Error& e) {
+        std::cerr << "circuitscope: error: " << firstLine(e.what_without_backtrace()) << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "circuitscope: error: " << firstLine(e.what()) << "\n";
+    }
+    return 1;
+}

@@ -1,0 +1,190 @@
+// Forward and decode throughput of a GPT-2-small-shaped model (random weights) against PyTorch
+// eager (Debian python3-torch) on the same model files and thread count, plus achieved GFLOP/s
+// against this machine's measured fp32 GEMM rate and resident memory added by loading.
+//
+//   bench_forward [--threads N] [--layers 12] [--d-model 768] [--vocab 50257] [--skip-python]
+#include "io/Safetensors.h"
+#include "model/Generation.h"
+#include "model/ModelLoader.h"
+#include "runtime/Threads.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+long rssKb(const char* field = "VmRSS:") {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(field, 0) == 0) return std::atol(line.c_str() + std::strlen(field));
+    return 0;
+}
+
+template <class F>
+double median(int reps, F f) {
+    std::vector<double> t;
+    for (int i = 0; i < reps; ++i) {
+        auto a = Clock::now();
+        f();
+        t.push_back(seconds(a, Clock::now()));
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+std::string writeModel(int layers, int d, int vocab, int ctx) {
+    char tmpl[] = "/tmp/cs-bench-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    c10::InferenceMode guard;
+    at::manual_seed(0);
+    std::vector<std::pair<std::string, at::Tensor>> t;
+    auto rnd = [](std::vector<int64_t> shape) { return at::randn(shape) * 0.02; };
+    t.push_back({"transformer.wte.weight", rnd({vocab, d})});
+    t.push_back({"transformer.wpe.weight", rnd({ctx, d})});
+    for (int l = 0; l < layers; ++l) {
+        const std::string p = "transformer.h." + std::to_string(l) + ".";
+        t.push_back({p + "ln_1.weight", at::ones({d})});
+        t.push_back({p + "ln_1.bias", at::zeros({d})});
+        t.push_back({p + "attn.c_attn.weight", rnd({d, 3 * d})});
+        t.push_back({p + "attn.c_attn.bias", at::zeros({3 * d})});
+        t.push_back({p + "attn.c_proj.weight", rnd({d, d})});
+        t.push_back({p + "attn.c_proj.bias", at::zeros({d})});
+        t.push_back({p + "ln_2.weight", at::ones({d})});
+        t.push_back({p + "ln_2.bias", at::zeros({d})});
+        t.push_back({p + "mlp.c_fc.weight", rnd({d, 4 * d})});
+        t.push_back({p + "mlp.c_fc.bias", at::zeros({4 * d})});
+        t.push_back({p + "mlp.c_proj.weight", rnd({4 * d, d})});
+        t.push_back({p + "mlp.c_proj.bias", at::zeros({d})});
+    }
+    t.push_back({"transformer.ln_f.weight", at::ones({d})});
+    t.push_back({"transformer.ln_f.bias", at::zeros({d})});
+    cs::writeSafetensors(dir + "/model.safetensors", t);
+    nlohmann::json cfg = {{"model_type", "gpt2"}, {"n_layer", layers}, {"n_embd", d}, {"n_head", d / 64},
+                          {"n_positions", ctx}, {"vocab_size", vocab}, {"activation_function", "gelu_new"},
+                          {"layer_norm_epsilon", 1e-5}};
+    std::ofstream(dir + "/config.json") << cfg.dump(2);
+    return dir;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int threads = 2, layers = 12, d = 768, vocab = 50257;
+    bool skipPython = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&] { return std::atoi(argv[++i]); };
+        if (a == "--threads") threads = next();
+        else if (a == "--layers") layers = next();
+        else if (a == "--d-model") d = next();
+        else if (a == "--vocab") vocab = next();
+        else if (a == "--skip-python") skipPython = true;
+    }
+    cs::setComputeThreads(threads);
+    std::printf("circuitscope bench_forward: GPT-2-shaped, %d layers, d_model %d, vocab %d, %d threads\n",
+                layers, d, vocab, cs::computeThreads());
+
+    // 1. This machine's fp32 GEMM ceiling, measured now (256x768 @ 768x3072).
+    double gemmGflops;
+    {
+        c10::InferenceMode guard;
+        at::Tensor a = at::randn({256, 768}), b = at::randn({768, 3072});
+        at::mm(a, b);
+        double t = median(15, [&] { at::mm(a, b); });
+        gemmGflops = 2.0 * 256 * 768 * 3072 / t / 1e9;
+    }
+    std::printf("fp32 GEMM 256x768x3072: %.1f GFLOP/s\n", gemmGflops);
+
+    const std::string dir = writeModel(layers, d, vocab, 1024);
+    // Drop the freshly written file from our accounting: measure the load from a clean baseline.
+    const long rssBefore = rssKb();
+    auto t0 = Clock::now();
+    auto model = cs::loadModel(dir);
+    const double loadS = seconds(t0, Clock::now());
+    const long rssLoaded = rssKb();
+    const double weightBytes = static_cast<double>(cs::WeightStore::openModelDir(dir).totalBytes());
+
+    c10::InferenceMode guard;
+    at::manual_seed(1);
+    auto fwd = [&](long B, long T) {
+        at::Tensor ids = at::randint(vocab, {B, T}, at::kLong);
+        model->forward(ids);  // warm-up (and touches every weight page)
+        const double t = median(5, [&] { model->forward(ids); });
+        return B * T / t;
+    };
+    const double fwd1 = fwd(1, 128);
+    const long rssAfterForward = rssKb();
+    const double fwd8 = fwd(8, 128);
+
+    cs::SamplingOptions s;
+    s.maxNewTokens = 32;
+    s.stopAtEos = false;
+    std::vector<long> prompt(16);
+    for (int i = 0; i < 16; ++i) prompt[i] = (i * 997) % vocab;
+    cs::generate(*model, prompt, s);  // warm-up
+    double decode;
+    {
+        // Time only the new tokens: subtract a prompt-only pass.
+        cs::SamplingOptions one = s;
+        one.maxNewTokens = 1;
+        const double tPrompt = median(3, [&] { cs::generate(*model, prompt, one); });
+        const double tAll = median(3, [&] { cs::generate(*model, prompt, s); });
+        decode = (s.maxNewTokens - 1) / (tAll - tPrompt);
+    }
+
+    // FLOPs per token: 2 * (non-embedding params + unembedding), ignoring attention's T-dependent part.
+    const double flopsPerTok = 2.0 * (12.0 * d * d * layers + static_cast<double>(d) * vocab);
+    std::printf("\nload: %.2f s, resident added by loading %.0f MB, after first forward %.0f MB, weights %.0f MB\n",
+                loadS, (rssLoaded - rssBefore) / 1024.0, (rssAfterForward - rssBefore) / 1024.0, weightBytes / 1e6);
+    std::printf("memory ratio (resident added after first forward / weight bytes): %.2fx  [target <= 1.2x]\n",
+                (rssAfterForward - rssBefore) * 1024.0 / weightBytes);
+    std::printf("\n%-22s %12s %10s\n", "", "tokens/s", "GFLOP/s");
+    std::printf("%-22s %12.1f %10.1f (%.0f%% of GEMM)\n", "forward 1 x 128", fwd1, fwd1 * flopsPerTok / 1e9,
+                100 * fwd1 * flopsPerTok / 1e9 / gemmGflops);
+    std::printf("%-22s %12.1f %10.1f (%.0f%% of GEMM)\n", "forward 8 x 128", fwd8, fwd8 * flopsPerTok / 1e9,
+                100 * fwd8 * flopsPerTok / 1e9 / gemmGflops);
+    std::printf("%-22s %12.1f   (%.1f ms/token, %.1f GB/s of weights)\n", "greedy decode (KV)", decode,
+                1000 / decode, decode * weightBytes / 1e9);
+
+    if (!skipPython) {
+        const std::string cmd = "/usr/bin/python3 " CS_SOURCE_DIR "/bench/reference_bench.py --model " + dir +
+                                " --threads " + std::to_string(threads) + " --json";
+        FILE* p = ::popen(cmd.c_str(), "r");
+        std::string out;
+        char buf[4096];
+        size_t n;
+        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+        const int rc = p ? ::pclose(p) : -1;
+        try {
+            if (rc != 0) throw std::runtime_error("exit " + std::to_string(rc));
+            auto j = nlohmann::json::parse(out.substr(out.find('{')));
+            const double r1 = j["fwd_1x128_tok_s"], r8 = j["fwd_8x128_tok_s"], rd = j["decode_tok_s"];
+            std::printf("\nPyTorch eager %s (same model files, %d threads):\n", j["torch"].get<std::string>().c_str(),
+                        threads);
+            std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 1.5x]\n", "forward 1 x 128", r1, fwd1 / r1);
+            std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 1.0x]\n", "forward 8 x 128", r8, fwd8 / r8);
+            std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 2.0x]\n", "greedy decode (KV)", rd, decode / rd);
+        } catch (const std::exception& e) {
+            std::printf("\nPyTorch reference failed (%s): %s\n", e.what(), out.c_str());
+        }
+    }
+    std::string rm = "rm -rf " + dir;
+    if (std::system(rm.c_str()) != 0) return 1;
+    return 0;
+}

@@ -1,0 +1,236 @@
+#include "model/Transformer.h"
+
+#include "util/Error.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <optional>
+
+namespace cs {
+
+namespace {
+
+inline void fire(const RunOptions& o, const std::string& name, int layer, long offset, at::Tensor& t) {
+    if (o.hooks && o.hooks->wants(name)) o.hooks->fire(name, layer, offset, t, o.cache);
+}
+
+inline bool wanted(const RunOptions& o, const std::string& name) {
+    return o.hooks && o.hooks->wants(name);
+}
+
+// x2d @ w (+ b), x2d [n, in], w [in, out].
+inline at::Tensor project(const at::Tensor& x2d, const at::Tensor& w, const at::Tensor& b) {
+    return b.defined() ? at::addmm(b, x2d, w) : at::mm(x2d, w);
+}
+
+at::Tensor activate(ActKind a, const at::Tensor& x) {
+    switch (a) {
+        case ActKind::GeluTanh: return at::gelu(x, "tanh");
+        case ActKind::GeluExact: return at::gelu(x);
+        case ActKind::Silu: return at::silu(x);
+        case ActKind::Relu: return at::relu(x);
+    }
+    return x;
+}
+
+}  // namespace
+
+Transformer::Transformer(ModelConfig cfg, ModelWeights w) : cfg_(std::move(cfg)), w_(std::move(w)) {
+    for (int l = 0; l < cfg_.nLayers; ++l) names_.emplace_back(l);
+    hookPoints_ = hookPointsFor(cfg_);
+    if (cfg_.pos == PosKind::Rotary) {
+        c10::InferenceMode guard;
+        const long half = cfg_.dHead / 2;
+        at::Tensor invFreq = 1.0 / at::pow(cfg_.ropeTheta,
+                                           at::arange(0, 2 * half, 2, at::kDouble) / static_cast<double>(cfg_.dHead));
+        at::Tensor pos = at::arange(cfg_.nCtx, at::kDouble);
+        at::Tensor ang = at::outer(pos, invFreq);
+        at::Tensor emb = at::cat({ang, ang}, -1);
+        ropeCos_ = emb.cos().to(at::kFloat);
+        ropeSin_ = emb.sin().to(at::kFloat);
+    }
+}
+
+KvCache Transformer::makeKvCache(long batch, long capacity) const {
+    KvCache c;
+    c.capacity = std::min<long>(capacity, cfg_.nCtx);
+    for (int l = 0; l < cfg_.nLayers; ++l) {
+        c.k.push_back(at::empty({batch, cfg_.nKvHeads, c.capacity, cfg_.dHead}, at::kFloat));
+        c.v.push_back(at::empty({batch, cfg_.nKvHeads, c.capacity, cfg_.dHead}, at::kFloat));
+    }
+    return c;
+}
+
+void Transformer::checkHookNames(const Hooks& hooks) const {
+    for (const auto& n : hooks.names()) {
+        bool found = false;
+        for (const auto& hp : hookPoints_)
+            if (hp.name == n) {
+                found = true;
+                break;
+            }
+        if (!found) throw Error("hook '" + n + "' does not exist in this " + cfg_.modelType +
+                                " model (see `circuitscope hooks --model DIR`)");
+    }
+}
+
+at::Tensor Transformer::norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                             const std::string& scaleName, const std::string& normName, int layer,
+                             const RunOptions& o, long offset) const {
+    const bool rms = cfg_.norm == NormKind::RMSNorm;
+    if (!wanted(o, scaleName)) {
+        at::Tensor y;
+        if (rms) {
+            y = x * at::rsqrt(x.pow(2).mean(-1, true) + cfg_.normEps) * w;
+        } else {
+            y = at::layer_norm(x, {cfg_.dModel}, w, b, cfg_.normEps);
+        }
+        fire(o, normName, layer, offset, y);
+        return y;
+    }
+    at::Tensor centred = rms ? x : x - x.mean(-1, true);
+    at::Tensor scale = at::sqrt(centred.pow(2).mean(-1, true) + cfg_.normEps);
+    fire(o, scaleName, layer, offset, scale);
+    at::Tensor y = centred / scale * w;
+    if (b.defined()) y = y + b;
+    fire(o, normName, layer, offset, y);
+    return y;
+}
+
+at::Tensor Transformer::applyRope(const at::Tensor& x, long offset) const {
+    const long T = x.size(1);
+    // [pos, d_head] -> [1, pos, 1, d_head]
+    at::Tensor cos = ropeCos_.narrow(0, offset, T).unsqueeze(0).unsqueeze(2);
+    at::Tensor sin = ropeSin_.narrow(0, offset, T).unsqueeze(0).unsqueeze(2);
+    const long half = cfg_.dHead / 2;
+    at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+    at::Tensor rotated = at::cat({-x2, x1}, -1);
+    return x * cos + rotated * sin;
+}
+
+at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o, long offset) const {
+    const BlockWeights& bw = w_.blocks[l];
+    const BlockHookNames& n = names_[l];
+    const long B = xIn.size(0), T = xIn.size(1), d = cfg_.dModel;
+    const long H = cfg_.nHeads, Hkv = cfg_.nKvHeads, dh = cfg_.dHead, G = H / Hkv;
+
+    at::Tensor x = xIn;
+    fire(o, n.residPre, l, offset, x);
+
+    // --- attention ---
+    at::Tensor h = norm(x, bw.ln1W, bw.ln1B, n.ln1Scale, n.ln1Norm, l, o, offset);
+    at::Tensor h2 = h.reshape({B * T, d});
+    at::Tensor q, k, v;
+    if (bw.wQkv.defined()) {
+        at::Tensor qkv = project(h2, bw.wQkv, bw.bQkv);
+        q = qkv.narrow(1, 0, H * dh);
+        k = qkv.narrow(1, H * dh, Hkv * dh);
+        v = qkv.narrow(1, (H + Hkv) * dh, Hkv * dh);
+    } else {
+        q = project(h2, bw.wQ, bw.bQ);
+        k = project(h2, bw.wK, bw.bK);
+        v = project(h2, bw.wV, bw.bV);
+    }
+    q = q.view({B, T, H, dh});
+    k = k.view({B, T, Hkv, dh});
+    v = v.view({B, T, Hkv, dh});
+    fire(o, n.q, l, offset, q);
+    fire(o, n.k, l, offset, k);
+    fire(o, n.v, l, offset, v);
+    if (cfg_.pos == PosKind::Rotary) {
+        q = applyRope(q, offset);
+        k = applyRope(k, offset);
+        fire(o, n.rotQ, l, offset, q);
+        fire(o, n.rotK, l, offset, k);
+    }
+
+    // Keys/values as [B, Hkv, Tk, dh]; with a cache they are the cached prefix plus this chunk.
+    at::Tensor kh = k.transpose(1, 2), vh = v.transpose(1, 2);
+    long Tk = T;
+    if (o.kv) {
+        o.kv->k[l].narrow(2, offset, T).copy_(kh);
+        o.kv->v[l].narrow(2, offset, T).copy_(vh);
+        Tk = offset + T;
+        kh = o.kv->k[l].narrow(2, 0, Tk);
+        vh = o.kv->v[l].narrow(2, 0, Tk);
+    }
+    // Grouped-query attention without copying keys: query heads of one group share a kv head.
+    at::Tensor qg = q.permute({0, 2, 1, 3}).reshape({B, Hkv, G * T, dh});
+    at::Tensor scores = at::matmul(qg, kh.transpose(2, 3)).view({B, H, T, Tk});
+    scores.mul_(1.0 / std::sqrt(static_cast<double>(dh)));
+    if (T > 1) {
+        // query i (absolute offset+i) sees keys j <= offset+i
+        at::Tensor mask = at::ones({T, Tk}, at::kBool).triu(offset + 1);
+        scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
+    }
+    fire(o, n.scores, l, offset, scores);
+    at::Tensor pattern = at::softmax(scores, -1);
+    fire(o, n.pattern, l, offset, pattern);
+    at::Tensor z = at::matmul(pattern.reshape({B, Hkv, G * T, Tk}), vh)  // [B, Hkv, G*T, dh]
+                       .view({B, H, T, dh})
+                       .permute({0, 2, 1, 3});                          // [B, T, H, dh]
+    fire(o, n.z, l, offset, z);
+    at::Tensor attnOut = project(z.reshape({B * T, H * dh}), bw.wO, bw.bO).view({B, T, d});
+    fire(o, n.attnOut, l, offset, attnOut);
+    x = x + attnOut;
+    fire(o, n.residMid, l, offset, x);
+
+    // --- MLP ---
+    h = norm(x, bw.ln2W, bw.ln2B, n.ln2Scale, n.ln2Norm, l, o, offset);
+    h2 = h.reshape({B * T, d});
+    at::Tensor pre = project(h2, cfg_.mlp == MlpKind::Gated ? bw.wGate : bw.wUp,
+                             cfg_.mlp == MlpKind::Gated ? at::Tensor() : bw.bUp)
+                         .view({B, T, cfg_.dMlp});
+    fire(o, n.mlpPre, l, offset, pre);
+    at::Tensor post;
+    if (cfg_.mlp == MlpKind::Gated) {
+        at::Tensor lin = project(h2, bw.wUp, bw.bUp).view({B, T, cfg_.dMlp});
+        fire(o, n.mlpPreLinear, l, offset, lin);
+        post = activate(cfg_.act, pre) * lin;
+    } else {
+        post = activate(cfg_.act, pre);
+    }
+    fire(o, n.mlpPost, l, offset, post);
+    at::Tensor mlpOut = project(post.reshape({B * T, cfg_.dMlp}), bw.wDown, bw.bDown).view({B, T, d});
+    fire(o, n.mlpOut, l, offset, mlpOut);
+    x = x + mlpOut;
+    fire(o, n.residPost, l, offset, x);
+    return x;
+}
+
+at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) const {
+    std::optional<c10::InferenceMode> inference;
+    if (!o.withGrad) inference.emplace();
+    if (tokens.dim() != 2) throw Error("tokens must be [batch, pos]");
+    const long B = tokens.size(0), T = tokens.size(1);
+    if (B == 0 || T == 0) throw Error("empty input: no tokens to run");
+    const long offset = o.kv ? o.kv->length : 0;
+    if (offset + T > cfg_.nCtx)
+        throw Error("sequence of " + std::to_string(offset + T) + " tokens is longer than the model's context of " +
+                    std::to_string(cfg_.nCtx) + " (n_ctx / max_position_embeddings)");
+    if (o.kv && (offset + T > o.kv->capacity || o.kv->k.empty() || o.kv->k[0].size(0) != B))
+        throw Error("KV cache too small or made for another batch size");
+    at::Tensor ids = tokens.to(at::kLong);
+    const long lo = ids.min().item<long>(), hi = ids.max().item<long>();
+    if (lo < 0 || hi >= cfg_.vocabSize)
+        throw Error("token id " + std::to_string(lo < 0 ? lo : hi) + " is out of range for a vocabulary of " +
+                    std::to_string(cfg_.vocabSize));
+    if (o.hooks) checkHookNames(*o.hooks);
+
+    at::Tensor x = at::embedding(w_.tokEmbed, ids);
+    fire(o, "hook_embed", -1, offset, x);
+    if (cfg_.pos == PosKind::Learned) {
+        at::Tensor pe = w_.posEmbed.narrow(0, offset, T).unsqueeze(0).expand({B, T, cfg_.dModel});
+        fire(o, "hook_pos_embed", -1, offset, pe);
+        x = x + pe;
+    }
+    for (int l = 0; l < cfg_.nLayers; ++l) x = block(l, x, o, offset);
+    x = norm(x, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, o, offset);
+    at::Tensor logits = at::mm(x.reshape({B * T, cfg_.dModel}), w_.unembed).view({B, T, cfg_.vocabSize});
+    if (o.kv) o.kv->length = offset + T;
+    return logits;
+}
+
+}  // namespace cs

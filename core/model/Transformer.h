@@ -1,0 +1,78 @@
+#pragma once
+// One decoder-only transformer runtime over LibTorch, shaped by a ModelConfig (GPT-2 and Llama
+// today). Every internal activation passes through a named hook point, so caching, patching and
+// steering use the same forward pass as plain inference.
+#include "model/HookPoints.h"
+#include "model/ModelConfig.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <vector>
+
+namespace cs {
+
+// Weight matrices are kept as [in, out] (a transposed view when the file stores [out, in]),
+// so every projection is one x @ W with no copy of the checkpoint.
+struct BlockWeights {
+    at::Tensor ln1W, ln1B, ln2W, ln2B;
+    at::Tensor wQkv, bQkv;           // fused (GPT-2), or empty
+    at::Tensor wQ, wK, wV, bQ, bK, bV;  // separate (Llama), or empty
+    at::Tensor wO, bO;
+    at::Tensor wUp, bUp, wGate, wDown, bDown;
+};
+
+struct ModelWeights {
+    at::Tensor tokEmbed;   // [vocab, d]
+    at::Tensor posEmbed;   // [ctx, d] or empty
+    at::Tensor finalNormW, finalNormB;
+    at::Tensor unembed;    // [d, vocab] (a view of tokEmbed when tied)
+    std::vector<BlockWeights> blocks;
+};
+
+// Keys and values of past positions, per layer [batch, kv_heads, capacity, d_head].
+struct KvCache {
+    std::vector<at::Tensor> k, v;
+    long length = 0;
+    long capacity = 0;
+};
+
+struct RunOptions {
+    const Hooks* hooks = nullptr;
+    ActivationCache* cache = nullptr;  // filled with the points `hooks` asks to cache
+    KvCache* kv = nullptr;             // when set: tokens continue the cached sequence
+    bool withGrad = false;             // keep autograd (attribution); default is inference mode
+};
+
+class Transformer {
+public:
+    Transformer(ModelConfig cfg, ModelWeights w);
+
+    const ModelConfig& config() const { return cfg_; }
+    const ModelWeights& weights() const { return w_; }
+
+    // tokens: [batch, pos] int64. Returns logits [batch, pos, vocab] (float32).
+    // Throws cs::Error on ids out of range, an empty input, or a sequence past the context.
+    at::Tensor forward(const at::Tensor& tokens, const RunOptions& opts = {}) const;
+
+    KvCache makeKvCache(long batch, long capacity) const;
+
+    // Checks that every hook name in `hooks` exists in this model; throws naming the first that does not.
+    void checkHookNames(const Hooks& hooks) const;
+    const std::vector<HookPointInfo>& hookPoints() const { return hookPoints_; }
+
+private:
+    at::Tensor block(int layer, const at::Tensor& x, const RunOptions& o, long offset) const;
+    at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                    const std::string& scaleName, const std::string& normName, int layer,
+                    const RunOptions& o, long offset) const;
+    at::Tensor applyRope(const at::Tensor& x, long offset) const;  // x: [batch, pos, heads, d_head]
+
+    ModelConfig cfg_;
+    ModelWeights w_;
+    std::vector<BlockHookNames> names_;
+    std::vector<HookPointInfo> hookPoints_;
+    at::Tensor ropeCos_, ropeSin_;  // [ctx, d_head]
+};
+
+}  // namespace cs

@@ -1,0 +1,35 @@
+#pragma once
+// SentencePiece (tokenizer.model, as Llama and Gemma ship it) through libsentencepiece.
+#include "tokenize/Tokenizer.h"
+
+#include <memory>
+#include <string>
+
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
+namespace cs {
+
+class SentencePieceTokenizer final : public Tokenizer {
+public:
+    // Throws cs::Error naming the file when it is missing or not a SentencePiece model. BOS/EOS
+    // come from the model; prependBos() is true when it has a BOS (the Llama convention).
+    explicit SentencePieceTokenizer(const std::string& modelPath);
+    ~SentencePieceTokenizer() override;
+
+    std::vector<int> encode(const std::string& text) const override;
+    std::string decode(const std::vector<int>& ids) const override;
+    std::string piece(int id) const override;
+    // The decoded piece, with the leading space that "▁" stands for kept visible; control
+    // pieces (<s>, </s>), which decode to nothing, show as written.
+    std::string tokenText(int id) const override;
+    int vocabSize() const override;
+    int idOf(const std::string& piece) const override;
+
+private:
+    std::string path_;
+    std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+};
+
+}  // namespace cs

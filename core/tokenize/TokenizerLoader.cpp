@@ -1,0 +1,129 @@
+#include "io/JsonFile.h"
+#include "tokenize/Gpt2BpeTokenizer.h"
+#include "tokenize/SentencePieceTokenizer.h"
+#include "tokenize/Tokenizer.h"
+#include "util/Error.h"
+
+#include <filesystem>
+
+namespace cs {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool isFile(const fs::path& p) {
+    std::error_code ec;
+    return fs::is_regular_file(p, ec);
+}
+
+bool endsWith(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A special token written as "<s>" or as {"content": "<s>", ...}; "" when absent.
+std::string tokenString(const nlohmann::json& j, const std::string& key, const std::string& file) {
+    if (!j.contains(key) || j[key].is_null()) return "";
+    const auto& v = j[key];
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string())
+        return v["content"].get<std::string>();
+    failIn(file, "field '" + key + "' must be a string or an object with a string 'content'");
+}
+
+// tokenizer_config.json and special_tokens_map.json name the tokens; add_bos_token is only in the
+// former.
+void applyTokenizerConfig(Tokenizer& t, const fs::path& path, bool readAddBos) {
+    if (!isFile(path)) return;
+    const std::string file = path.string();
+    const auto j = readJsonFile(file);
+    if (!j.is_object()) failIn(file, "expected a JSON object");
+    for (const char* key : {"bos_token", "eos_token"}) {
+        const std::string token = tokenString(j, key, file);
+        if (token.empty()) continue;
+        const int id = t.idOf(token);
+        if (id < 0)
+            failIn(file, std::string("field '") + key + "': '" + token + "' is not in the vocabulary");
+        if (std::string(key) == "bos_token") t.setBos(id);
+        else t.setEos(id);
+    }
+    if (readAddBos) t.setPrependBos(JsonFields(j, file).booleanOr("add_bos_token", t.prependBos()));
+}
+
+// The model's config.json: bos_token_id / eos_token_id, an integer or a list (first one wins).
+void applyModelConfig(Tokenizer& t, const fs::path& path) {
+    if (!isFile(path)) return;
+    const std::string file = path.string();
+    const auto j = readJsonFile(file);
+    if (!j.is_object()) failIn(file, "expected a JSON object");
+    for (const char* key : {"bos_token_id", "eos_token_id"}) {
+        if (!j.contains(key) || j[key].is_null()) continue;
+        const nlohmann::json* v = &j[key];
+        if (v->is_array()) {
+            if (v->empty()) continue;
+            v = &(*v)[0];
+        }
+        if (!v->is_number_integer())
+            failIn(file, std::string("field '") + key + "' must be an integer or a list of them");
+        const long id = v->get<long>();
+        if (id < 0 || id >= t.vocabSize())
+            failIn(file, std::string("field '") + key + "' (" + std::to_string(id) +
+                             ") is outside the tokenizer's vocabulary of " +
+                             std::to_string(t.vocabSize()));
+        if (std::string(key) == "bos_token_id") t.setBos(static_cast<int>(id));
+        else t.setEos(static_cast<int>(id));
+    }
+}
+
+std::unique_ptr<Tokenizer> loadFile(const fs::path& p) {
+    const std::string path = p.string();
+    const std::string name = p.filename().string();
+    const fs::path dir = p.parent_path();
+    if (endsWith(name, ".model")) return std::make_unique<SentencePieceTokenizer>(path);
+    if (name == "merges.txt") return Gpt2BpeTokenizer::fromFiles((dir / "vocab.json").string(), path);
+    if (endsWith(name, "vocab.json")) {
+        const fs::path merges = dir / "merges.txt";
+        if (!isFile(merges))
+            failIn(merges.string(), "missing (" + name + " needs merges.txt beside it)");
+        return Gpt2BpeTokenizer::fromFiles(path, merges.string());
+    }
+    if (endsWith(name, ".json")) return Gpt2BpeTokenizer::fromTokenizerJson(path, readJsonFile(path));
+    failIn(path, "not a tokenizer file (expected tokenizer.json, vocab.json, merges.txt or a "
+                 "SentencePiece .model)");
+}
+
+std::unique_ptr<Tokenizer> loadDirectory(const fs::path& dir) {
+    const fs::path json = dir / "tokenizer.json", vocab = dir / "vocab.json",
+                   merges = dir / "merges.txt", model = dir / "tokenizer.model";
+    const bool haveBpeFiles = isFile(vocab) && isFile(merges);
+    if (isFile(json)) {
+        const auto j = readJsonFile(json.string());
+        const std::string why = Gpt2BpeTokenizer::unsupportedReason(j);
+        if (why.empty()) return Gpt2BpeTokenizer::fromTokenizerJson(json.string(), j);
+        // Llama-style repositories ship a tokenizer.json we cannot run next to the
+        // tokenizer.model we can.
+        if (!haveBpeFiles && !isFile(model)) failIn(json.string(), why);
+    }
+    if (haveBpeFiles) return Gpt2BpeTokenizer::fromFiles(vocab.string(), merges.string());
+    if (isFile(model)) return std::make_unique<SentencePieceTokenizer>(model.string());
+    if (isFile(vocab)) failIn(merges.string(), "missing (vocab.json needs merges.txt beside it)");
+    failIn(dir.string(), "no tokenizer.json, vocab.json + merges.txt or tokenizer.model here");
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> loadTokenizer(const std::string& path) {
+    std::error_code ec;
+    const fs::path p(path);
+    if (path.empty() || !fs::exists(p, ec)) failIn(path, "no such file or directory");
+    const bool isDir = fs::is_directory(p, ec);
+    auto tok = isDir ? loadDirectory(p) : loadFile(p);
+    // The tokenizer's own files say more about prompts than the model's config.json, so they
+    // are applied last.
+    const fs::path dir = isDir ? p : (p.has_parent_path() ? p.parent_path() : fs::path("."));
+    applyModelConfig(*tok, dir / "config.json");
+    applyTokenizerConfig(*tok, dir / "special_tokens_map.json", false);
+    applyTokenizerConfig(*tok, dir / "tokenizer_config.json", true);
+    return tok;
+}
+
+}  // namespace cs

@@ -1,0 +1,84 @@
+#include "TestSupport.h"
+
+#include <QDir>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+namespace cstest {
+
+std::string python() {
+    struct stat st {};
+    if (::stat("/usr/bin/python3", &st) == 0) return "/usr/bin/python3";
+    return "python3";
+}
+
+std::string sourceDir() { return CS_SOURCE_DIR; }
+
+std::string sharedDir() {
+    std::string d = CS_SHARED_DIR;
+    struct stat st {};
+    if (::stat((d + "/README.md").c_str(), &st) != 0) return "";
+    return d;
+}
+
+std::string makeTempDir(const std::string& tag) {
+    // Kept for the life of the process: tests write models into them and read them back.
+    static std::vector<std::unique_ptr<QTemporaryDir>> dirs;
+    dirs.push_back(std::make_unique<QTemporaryDir>(QDir::tempPath() + "/cs-" +
+                                                   QString::fromStdString(tag) + "-XXXXXX"));
+    return dirs.back()->path().toStdString();
+}
+
+int run(const std::string& command, std::string* out) {
+    FILE* p = ::popen(command.c_str(), "r");
+    if (!p) return -1;
+    std::string buf;
+    char chunk[65536];
+    size_t n;
+    while ((n = std::fread(chunk, 1, sizeof chunk, p)) > 0) buf.append(chunk, n);
+    int status = ::pclose(p);
+    if (out) *out = buf;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string shellQuote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) {
+        if (c == '\'') q += "'\\''";
+        else q += c;
+    }
+    return q + "'";
+}
+
+std::string runReference(const std::string& script, const std::string& args) {
+    std::string out;
+    const std::string cmd = python() + " " + shellQuote(sourceDir() + "/tests/reference/" + script) +
+                            " " + args;
+    int rc = run(cmd, &out);
+    if (rc != 0) {
+        QTest::qFail(("reference program failed (" + std::to_string(rc) + "): " + cmd).c_str(),
+                     __FILE__, __LINE__);
+        throw std::runtime_error("reference failed");
+    }
+    return out;
+}
+
+std::string readFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void writeFile(const std::string& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+}
+
+}  // namespace cstest

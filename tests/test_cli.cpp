@@ -1,0 +1,134 @@
+// The headless commands, run as a user would run them: output formats, agreement with the
+// reference, and one-line errors with a non-zero exit for bad input.
+#include "TestSupport.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QtTest>
+
+#include <set>
+
+using namespace cstest;
+
+namespace {
+
+struct Result {
+    int rc;
+    std::string out;
+};
+
+Result cli(const std::string& args) {
+    Result r;
+    r.rc = run(shellQuote(CS_CLI_PATH) + " --threads 2 " + args + " 2>&1", &r.out);
+    return r;
+}
+
+void expectError(const std::string& args, const std::string& mustContain) {
+    Result r = cli(args);
+    QVERIFY2(r.rc != 0, ("exit 0 for bad input: " + args).c_str());
+    QVERIFY2(r.out.find("error: ") != std::string::npos, ("no error line: " + r.out).c_str());
+    QVERIFY2(r.out.find(mustContain) != std::string::npos,
+             ("'" + r.out + "' does not mention '" + mustContain + "'").c_str());
+    // one line, no backtrace
+    QVERIFY2(std::count(r.out.begin(), r.out.end(), '\n') <= 1, ("more than one line: " + r.out).c_str());
+}
+
+}  // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+    std::string model_;
+
+private Q_SLOTS:
+    void initTestCase() {
+        model_ = makeTempDir("cli");
+        runReference("make_random_model.py", "--arch gpt2 --seed 21 --layers 2 --d-model 32 --heads 2 --vocab 60 --ctx 16 --out " + shellQuote(model_));
+    }
+
+    void forwardMatchesReference() {
+        Result r = cli("forward --model " + shellQuote(model_) + " --tokens 1,2,3,4 --json");
+        QCOMPARE(r.rc, 0);
+        auto j = nlohmann::json::parse(r.out);
+        QCOMPARE(j["tokens"].get<std::vector<long>>(), (std::vector<long>{1, 2, 3, 4}));
+        QCOMPARE(j["logits"].size(), size_t(4));
+        QCOMPARE(j["logits"][0].size(), size_t(60));
+        const std::string out = makeTempDir("cli-ref") + "/r.json";
+        runReference("ref_transformer.py", "--model " + shellQuote(model_) + " --tokens 1,2,3,4 --out " + shellQuote(out));
+        auto ref = nlohmann::json::parse(readFile(out))["logits"][0];
+        double worst = 0;
+        for (int t = 0; t < 4; ++t)
+            for (int v = 0; v < 60; ++v)
+                worst = std::max(worst, std::abs(j["logits"][t][v].get<double>() - ref[t][v].get<double>()));
+        QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
+
+        r = cli("forward --model " + shellQuote(model_) + " --tokens 1,2,3,4 --json --top 3");
+        QCOMPARE(r.rc, 0);
+        j = nlohmann::json::parse(r.out);
+        QCOMPARE(j["logits"][3].size(), size_t(3));
+        // the top entry is the reference's argmax
+        long best = 0;
+        for (int v = 1; v < 60; ++v)
+            if (ref[3][v].get<double>() > ref[3][best].get<double>()) best = v;
+        QCOMPARE(j["logits"][3][0]["id"].get<long>(), best);
+    }
+
+    void generateGreedyMatchesReference() {
+        Result r = cli("generate --model " + shellQuote(model_) + " --tokens 5,6 --max-new 8 --greedy --ignore-eos --json");
+        QCOMPARE(r.rc, 0);
+        auto j = nlohmann::json::parse(r.out);
+        const std::string out = makeTempDir("cli-gen") + "/r.json";
+        runReference("ref_transformer.py", "--model " + shellQuote(model_) + " --tokens 5,6 --generate 8 --out " + shellQuote(out));
+        auto ref = nlohmann::json::parse(readFile(out));
+        QCOMPARE(j["prompt_tokens"].get<std::vector<long>>(), (std::vector<long>{5, 6}));
+        QCOMPARE(j["new_tokens"].get<std::vector<long>>(), ref["generated"].get<std::vector<long>>());
+        // sampling is reproducible by seed
+        const std::string samp = "generate --model " + shellQuote(model_) + " --tokens 5,6 --max-new 8 --temperature 1.5 --seed 3 --json";
+        QCOMPARE(cli(samp).out, cli(samp).out);
+    }
+
+    void hooksListsEveryPoint() {
+        Result r = cli("hooks --model " + shellQuote(model_) + " --json");
+        QCOMPARE(r.rc, 0);
+        auto j = nlohmann::json::parse(r.out);
+        std::set<std::string> names;
+        for (const auto& h : j) names.insert(h["name"].get<std::string>());
+        for (const char* n : {"hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre", "blocks.1.attn.hook_pattern",
+                              "blocks.1.hook_resid_post", "blocks.0.mlp.hook_post", "ln_final.hook_normalized"})
+            QVERIFY2(names.count(n), n);
+        QVERIFY(!names.count("blocks.2.hook_resid_pre"));
+    }
+
+    void tokenizeWithRealGpt2Files() {
+        const std::string shared = sharedDir();
+        if (shared.empty()) QSKIP("../shared absent: skipping CLI tokenize with the real GPT-2 files");
+        const std::string dir = shared + "/fixtures/gpt2-tokenizer";
+        const std::string text = "Hello world, it's 2026!\n  Circuitscope";
+        Result r = cli("tokenize --tokenizer " + shellQuote(dir) + " --text " + shellQuote(text) + " --json");
+        QCOMPARE(r.rc, 0);
+        auto j = nlohmann::json::parse(r.out);
+        const std::string in = makeTempDir("cli-tok") + "/in.json";
+        writeFile(in, nlohmann::json::array({text}).dump());
+        auto ref = nlohmann::json::parse(runReference("ref_gpt2_bpe.py", "--dir " + shellQuote(dir) + " --input " + shellQuote(in)));
+        QCOMPARE(j["ids"].get<std::vector<int>>(), ref[0].get<std::vector<int>>());
+        QCOMPARE(j["pieces"][0].get<std::string>(), std::string("Hello"));
+        QCOMPARE(j["pieces"][1].get<std::string>(), std::string("\xC4\xA0world"));  // "Ġworld"
+    }
+
+    void badInput() {
+        const std::string m = shellQuote(model_);
+        expectError("forward --model /nonexistent/model --tokens 1", "/nonexistent/model/config.json");
+        expectError("forward --model " + m + " --tokens 1,999", "out of range");
+        expectError("forward --model " + m + " --tokens ''", "empty prompt");
+        expectError("forward --model " + m + " --tokens 1,x", "'x'");
+        expectError("forward --model " + m + " --tokens 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", "context");
+        expectError("forward --model " + m + " --prompt hello", "no tokenizer");
+        expectError("generate --model " + m + " --tokens 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1 --max-new 2", "context");
+        expectError("tokenize --tokenizer /nonexistent/tok --text hi", "/nonexistent/tok");
+        const std::string bad = makeTempDir("cli-bad");
+        writeFile(bad + "/config.json", R"({"model_type":"bert"})");
+        expectError("hooks --model " + shellQuote(bad), "unknown model_type 'bert'");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "test_cli.moc"

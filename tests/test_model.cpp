@@ -1,0 +1,318 @@
+// The transformer runtime against an independent PyTorch reference (tests/reference/), on random
+// checkpoints the reference writes and, when ../shared is present, on real stories260K weights.
+#include "TestSupport.h"
+
+#include "model/Generation.h"
+#include "model/ModelLoader.h"
+#include "runtime/Threads.h"
+#include "util/Error.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <QtTest>
+
+using namespace cstest;
+
+namespace {
+
+std::string makeModel(const std::string& tag, const std::string& args) {
+    const std::string dir = makeTempDir(tag);
+    runReference("make_random_model.py", "--out " + shellQuote(dir) + " " + args);
+    return dir;
+}
+
+std::string idsArg(const std::vector<std::vector<long>>& rows) {
+    std::string s;
+    for (size_t r = 0; r < rows.size(); ++r) {
+        if (r) s += ";";
+        for (size_t i = 0; i < rows[r].size(); ++i) s += (i ? "," : "") + std::to_string(rows[r][i]);
+    }
+    return s;
+}
+
+nlohmann::json reference(const std::string& dir, const std::vector<std::vector<long>>& rows,
+                         const std::string& extra = "") {
+    const std::string out = makeTempDir("ref") + "/out.json";
+    runReference("ref_transformer.py", "--model " + shellQuote(dir) + " --tokens " + shellQuote(idsArg(rows)) +
+                                           " --out " + shellQuote(out) + " " + extra);
+    return nlohmann::json::parse(readFile(out));
+}
+
+at::Tensor toTensor(const nlohmann::json& logits) {
+    std::vector<double> flat;
+    const long B = logits.size(), T = logits[0].size(), V = logits[0][0].size();
+    for (const auto& b : logits)
+        for (const auto& t : b)
+            for (const auto& v : t) flat.push_back(v.get<double>());
+    return at::tensor(flat, at::kDouble).view({B, T, V});
+}
+
+at::Tensor batch(const std::vector<std::vector<long>>& rows) {
+    std::vector<long> flat;
+    for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+    return at::tensor(flat, at::kLong).view({static_cast<long>(rows.size()), static_cast<long>(rows[0].size())});
+}
+
+std::vector<std::vector<long>> randomRows(long B, long T, long V, uint64_t seed) {
+    std::vector<std::vector<long>> rows(B);
+    uint64_t s = seed;
+    for (auto& r : rows)
+        for (long t = 0; t < T; ++t) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            r.push_back(static_cast<long>((s >> 33) % V));
+        }
+    return rows;
+}
+
+double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+    return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+void expectThrows(const std::function<void()>& fn, const std::string& mustContain) {
+    try {
+        fn();
+    } catch (const cs::Error& e) {
+        const std::string msg = e.what();
+        if (msg.find(mustContain) == std::string::npos)
+            QFAIL(("error message '" + msg + "' does not mention '" + mustContain + "'").c_str());
+        return;
+    }
+    QFAIL(("no cs::Error thrown; expected one mentioning '" + mustContain + "'").c_str());
+}
+
+}  // namespace
+
+class TestModel : public QObject {
+    Q_OBJECT
+private:
+    void compareWithReference(const std::string& dir, long B, long T, uint64_t seed) {
+        auto model = cs::loadModel(dir);
+        auto rows = randomRows(B, T, model->config().vocabSize, seed);
+        at::Tensor ours = model->forward(batch(rows));
+        at::Tensor ref = toTensor(reference(dir, rows)["logits"]);
+        QCOMPARE(ours.sizes().vec(), ref.sizes().vec());
+        const double diff = maxAbsDiff(ours, ref);
+        // Sanity: the logits must not be trivially small, or 1e-4 would prove nothing.
+        QVERIFY2(ref.abs().max().item<double>() > 0.5, "reference logits are too small to be a real check");
+        QVERIFY2(diff < 1e-4, ("max |ours - reference| = " + std::to_string(diff)).c_str());
+    }
+
+private Q_SLOTS:
+    void initTestCase() { cs::setComputeThreads(2); }
+
+    void gpt2Prefixed() { compareWithReference(makeModel("gpt2a", "--arch gpt2 --seed 1 --layers 2 --d-model 64 --heads 4 --vocab 101 --ctx 32"), 2, 11, 7); }
+    void gpt2NoPrefixF16CustomMlp() {
+        compareWithReference(makeModel("gpt2b", "--arch gpt2 --seed 2 --layers 3 --d-model 48 --heads 3 --d-mlp 80 --vocab 67 --ctx 24 --dtype f16 --no-prefix"), 1, 24, 8);
+    }
+    void llamaGqaTied() { compareWithReference(makeModel("llamaa", "--arch llama --seed 3 --layers 2 --d-model 64 --heads 4 --kv-heads 2 --vocab 97 --ctx 32"), 2, 13, 9); }
+    void llamaUntiedBf16Sharded() {
+        compareWithReference(makeModel("llamab", "--arch llama --seed 4 --layers 3 --d-model 32 --heads 4 --kv-heads 1 --d-mlp 72 --vocab 53 --ctx 40 --dtype bf16 --untied --shards 2 --rope-theta 500"), 1, 40, 10);
+    }
+
+    void stories260KLogitsAndGeneration() {
+        const std::string shared = sharedDir();
+        if (shared.empty()) QSKIP("../shared absent: skipping the real stories260K checkpoint check");
+        const std::string dir = shared + "/models/stories260K-hf";
+        auto model = cs::loadModel(dir);
+        std::vector<std::vector<long>> rows = {{1, 403, 407, 261, 378, 267, 437, 282, 283, 306, 350}};
+        auto ref = reference(dir, rows, "--generate 24");
+        at::Tensor ours = model->forward(batch(rows));
+        const double diff = maxAbsDiff(ours, toTensor(ref["logits"]));
+        QVERIFY2(diff < 1e-4, ("stories260K max |ours - reference| = " + std::to_string(diff)).c_str());
+
+        cs::SamplingOptions s;
+        s.maxNewTokens = 24;
+        s.stopAtEos = false;
+        std::vector<long> withCache = cs::generate(*model, rows[0], s);
+        s.useKvCache = false;
+        std::vector<long> without = cs::generate(*model, rows[0], s);
+        std::vector<long> refGen = ref["generated"].get<std::vector<long>>();
+        QCOMPARE(withCache, refGen);
+        QCOMPARE(without, refGen);
+    }
+
+    void kvCacheMatchesFullRecompute() {
+        const std::string dir = makeModel("kv", "--arch llama --seed 5 --layers 2 --d-model 32 --heads 4 --kv-heads 2 --vocab 41 --ctx 64");
+        auto model = cs::loadModel(dir);
+        std::vector<long> prompt = {1, 5, 9, 3};
+        for (bool greedy : {true, false}) {
+            cs::SamplingOptions s;
+            s.greedy = greedy;
+            s.temperature = 0.9;
+            s.topP = 0.95;
+            s.topK = 20;
+            s.seed = 42;
+            s.maxNewTokens = 30;
+            s.stopAtEos = false;
+            auto a = cs::generate(*model, prompt, s);
+            s.useKvCache = false;
+            auto b = cs::generate(*model, prompt, s);
+            QCOMPARE(a.size(), size_t(30));
+            QCOMPARE(a, b);
+        }
+        // Greedy generation against the reference (which has no cache at all).
+        auto ref = reference(dir, {prompt}, "--generate 30");
+        cs::SamplingOptions g;
+        g.maxNewTokens = 30;
+        g.stopAtEos = false;
+        QCOMPARE(cs::generate(*model, prompt, g), ref["generated"].get<std::vector<long>>());
+    }
+
+    void samplingIsSeededAndRespectsTopK() {
+        const std::string dir = makeModel("samp", "--arch gpt2 --seed 6 --layers 1 --d-model 32 --heads 2 --vocab 50 --ctx 64");
+        auto model = cs::loadModel(dir);
+        cs::SamplingOptions s;
+        s.greedy = false;
+        s.seed = 7;
+        s.maxNewTokens = 40;
+        s.stopAtEos = false;
+        auto a = cs::generate(*model, {1, 2}, s);
+        auto b = cs::generate(*model, {1, 2}, s);
+        QCOMPARE(a, b);
+        s.seed = 8;
+        QVERIFY(cs::generate(*model, {1, 2}, s) != a);
+        // top-k 1 is greedy whatever the temperature.
+        s.topK = 1;
+        s.temperature = 5.0;
+        cs::SamplingOptions g;
+        g.maxNewTokens = 40;
+        g.stopAtEos = false;
+        QCOMPARE(cs::generate(*model, {1, 2}, s), cs::generate(*model, {1, 2}, g));
+    }
+
+    void hookCacheShapesAndValues() {
+        const std::string dir = makeModel("hooks", "--arch gpt2 --seed 9 --layers 2 --d-model 32 --heads 4 --vocab 40 --ctx 16");
+        auto model = cs::loadModel(dir);
+        std::vector<std::vector<long>> rows = {{3, 1, 4, 1, 5, 9}};
+        cs::Hooks hooks;
+        hooks.cacheAll();
+        cs::ActivationCache cache;
+        cs::RunOptions o;
+        o.hooks = &hooks;
+        o.cache = &cache;
+        model->forward(batch(rows), o);
+        const auto& cfg = model->config();
+        QCOMPARE(cache.size(), model->hookPoints().size());
+        QCOMPARE(cache.at("blocks.1.hook_resid_post").sizes().vec(), (std::vector<int64_t>{1, 6, cfg.dModel}));
+        QCOMPARE(cache.at("blocks.0.attn.hook_pattern").sizes().vec(), (std::vector<int64_t>{1, cfg.nHeads, 6, 6}));
+        QCOMPARE(cache.at("blocks.0.attn.hook_q").sizes().vec(), (std::vector<int64_t>{1, 6, cfg.nHeads, cfg.dHead}));
+        QCOMPARE(cache.at("blocks.1.mlp.hook_post").sizes().vec(), (std::vector<int64_t>{1, 6, cfg.dMlp}));
+        QCOMPARE(cache.at("ln_final.hook_scale").sizes().vec(), (std::vector<int64_t>{1, 6, 1}));
+        // Values against the reference's own activations.
+        const std::vector<std::string> names = {"hook_embed", "blocks.0.hook_resid_mid", "blocks.1.hook_resid_post",
+                                                "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_z",
+                                                "blocks.0.mlp.hook_post", "blocks.1.hook_mlp_out",
+                                                "ln_final.hook_normalized"};
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
+        auto ref = reference(dir, rows, "--dump-hooks " + list)["hooks"];
+        for (const auto& n : names) {
+            std::vector<double> flat = ref[n]["data"].get<std::vector<double>>();
+            at::Tensor r = at::tensor(flat, at::kDouble).view(ref[n]["shape"].get<std::vector<int64_t>>());
+            QCOMPARE(cache.at(n).sizes().vec(), r.sizes().vec());
+            const double d = maxAbsDiff(cache.at(n), r);
+            QVERIFY2(d < 1e-4, (n + ": max diff " + std::to_string(d)).c_str());
+        }
+    }
+
+    void replacingWithItselfChangesNothingZeroingAHeadDoes() {
+        const std::string dir = makeModel("patch", "--arch llama --seed 11 --layers 2 --d-model 32 --heads 4 --kv-heads 2 --vocab 40 --ctx 16");
+        auto model = cs::loadModel(dir);
+        std::vector<std::vector<long>> rows = {{1, 7, 3, 9, 2, 8, 4}};
+        at::Tensor clean = model->forward(batch(rows));
+
+        cs::Hooks identity;
+        int calls = 0;
+        identity.add("blocks.0.hook_resid_post", [&](at::Tensor& t, const cs::HookContext&) {
+            t = t.clone();
+            ++calls;
+        });
+        cs::RunOptions o;
+        o.hooks = &identity;
+        at::Tensor same = model->forward(batch(rows), o);
+        QCOMPARE(calls, 1);
+        QCOMPARE(maxAbsDiff(same, clean), 0.0);
+
+        cs::Hooks zero;
+        zero.add("blocks.1.attn.hook_pattern", [](at::Tensor& t, const cs::HookContext&) {
+            t = t.clone();
+            t.select(1, 2).zero_();
+        });
+        o.hooks = &zero;
+        at::Tensor ablated = model->forward(batch(rows), o);
+        QVERIFY2(maxAbsDiff(ablated, clean) > 1e-3, "zeroing a head's pattern left the logits unchanged");
+        at::Tensor ref = toTensor(reference(dir, rows, "--zero-head 1,2")["logits"]);
+        QVERIFY2(maxAbsDiff(ablated, ref) < 1e-4, "head ablation disagrees with the reference");
+    }
+
+    void badInputGivesClearErrors() {
+        const std::string good = makeModel("bad", "--arch gpt2 --seed 12 --layers 1 --d-model 16 --heads 2 --vocab 20 --ctx 8");
+        auto model = cs::loadModel(good);
+        expectThrows([&] { cs::loadModel(makeTempDir("empty")); }, "config.json");
+        expectThrows([&] { model->forward(at::full({1, 3}, 20, at::kLong)); }, "out of range");
+        expectThrows([&] { model->forward(at::zeros({1, 9}, at::kLong)); }, "context");
+        expectThrows([&] { model->forward(at::zeros({1, 0}, at::kLong)); }, "empty");
+        expectThrows([&] { cs::generate(*model, {}, {}); }, "empty prompt");
+        cs::Hooks h;
+        h.cache("blocks.7.hook_resid_post");
+        cs::RunOptions o;
+        o.hooks = &h;
+        expectThrows([&] { model->forward(at::zeros({1, 2}, at::kLong), o); }, "blocks.7.hook_resid_post");
+
+        auto variant = [&](const std::string& tag) {
+            const std::string d = makeTempDir(tag);
+            if (run("cp " + shellQuote(good) + "/* " + shellQuote(d)) != 0) throw std::runtime_error("cp failed");
+            return d;
+        };
+        const std::string cfgPath = "/config.json";
+        // unknown model_type
+        std::string d = variant("unk");
+        auto cfg = nlohmann::json::parse(readFile(d + cfgPath));
+        cfg["model_type"] = "mamba";
+        writeFile(d + cfgPath, cfg.dump());
+        expectThrows([&] { cs::loadModel(d); }, "unknown model_type 'mamba'");
+        // shape mismatch: config says a wider model than the weights
+        d = variant("shape");
+        cfg["model_type"] = "gpt2";
+        cfg["n_embd"] = 32;
+        writeFile(d + cfgPath, cfg.dump());
+        expectThrows([&] { cs::loadModel(d); }, "has shape");
+        // truncated weights
+        d = variant("trunc");
+        const std::string st = readFile(d + "/model.safetensors");
+        writeFile(d + "/model.safetensors", st.substr(0, st.size() - 100));
+        expectThrows([&] { cs::loadModel(d); }, "model.safetensors");
+        // header pointing past the end
+        d = variant("hdr");
+        std::string bad = st;
+        bad[0] = '\xff';
+        bad[1] = '\xff';
+        bad[2] = '\x7f';
+        writeFile(d + "/model.safetensors", bad);
+        expectThrows([&] { cs::loadModel(d); }, "past the end");
+        // corrupt JSON header
+        d = variant("json");
+        bad = st;
+        bad[8] = '#';
+        writeFile(d + "/model.safetensors", bad);
+        expectThrows([&] { cs::loadModel(d); }, "not valid JSON");
+        // missing tensor: rename one in the header (same length keeps offsets valid)
+        d = variant("missing");
+        bad = st;
+        auto p = bad.find("ln_f.weight");
+        QVERIFY(p != std::string::npos);
+        bad.replace(p, 11, "ln_x.weight");
+        writeFile(d + "/model.safetensors", bad);
+        expectThrows([&] { cs::loadModel(d); }, "ln_f.weight");
+        // missing config field
+        d = variant("field");
+        cfg = nlohmann::json::parse(readFile(good + cfgPath));
+        cfg.erase("n_layer");
+        writeFile(d + cfgPath, cfg.dump());
+        expectThrows([&] { cs::loadModel(d); }, "n_layer");
+    }
+};
+
+QTEST_GUILESS_MAIN(TestModel)
+#include "test_model.moc"
