@@ -6,6 +6,7 @@
 #include "io/Safetensors.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
+#include "runtime/BlasCore.h"
 #include "runtime/Threads.h"
 
 #include <ATen/ATen.h>
@@ -85,6 +86,7 @@ std::string writeModel(int layers, int d, int vocab, int ctx) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    cs::ensureFastBlas(argc, argv);
     int threads = 2, layers = 12, d = 768, vocab = 50257;
     bool skipPython = false;
     for (int i = 1; i < argc; ++i) {
@@ -109,7 +111,7 @@ int main(int argc, char** argv) {
         double t = median(15, [&] { at::mm(a, b); });
         gemmGflops = 2.0 * 256 * 768 * 3072 / t / 1e9;
     }
-    std::printf("fp32 GEMM 256x768x3072: %.1f GFLOP/s\n", gemmGflops);
+    std::printf("fp32 GEMM 256x768x3072: %.1f GFLOP/s (OpenBLAS core: %s)\n", gemmGflops, cs::blasCoreName());
 
     const std::string dir = writeModel(layers, d, vocab, 1024);
     // Drop the freshly written file from our accounting: measure the load from a clean baseline.

@@ -15,9 +15,9 @@ bool exists(const std::string& p) {
 }  // namespace
 
 void PromptArgs::addTo(CLI::App& cmd) {
-    auto* p = cmd.add_option("--prompt", prompt, "Prompt text (tokenized with the model's tokenizer)");
-    auto* t = cmd.add_option("--tokens", tokens, "Comma-separated token ids instead of a prompt");
-    p->excludes(t);
+    promptOpt = cmd.add_option("--prompt", prompt, "Prompt text (tokenized with the model's tokenizer)");
+    tokensOpt = cmd.add_option("--tokens", tokens, "Comma-separated token ids instead of a prompt");
+    promptOpt->excludes(tokensOpt);
     cmd.add_option("--bos", bos, "Prepend BOS to --prompt: auto (tokenizer's setting), yes, no")
         ->check(CLI::IsMember({"auto", "yes", "no"}));
 }
@@ -58,8 +58,12 @@ std::vector<long> parseIdList(const std::string& s) {
 
 std::vector<long> promptIds(const PromptArgs& p, const LoadedModel& m) {
     std::vector<long> ids;
-    if (!p.tokens.empty()) {
+    if (p.tokensOpt && p.tokensOpt->count() > 0) {
         ids = parseIdList(p.tokens);
+    } else if (!p.promptOpt || p.promptOpt->count() == 0) {
+        throw Error("no input: give --prompt TEXT or --tokens IDS");
+    } else if (p.prompt.empty()) {
+        throw Error("empty prompt: --prompt has no text");
     } else {
         if (!m.tokenizer)
             throw Error(m.model->config().source +

@@ -15,7 +15,8 @@ namespace cs::cli {
 struct PromptArgs {
     std::string prompt;
     std::string tokens;
-    bool havePrompt = false;
+    CLI::Option* tokensOpt = nullptr;
+    CLI::Option* promptOpt = nullptr;
     std::string bos = "auto";  // auto | yes | no
     void addTo(CLI::App& cmd);
 };

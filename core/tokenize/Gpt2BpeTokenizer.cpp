@@ -14,12 +14,25 @@
 namespace cs {
 namespace {
 
-// GPT-2's pre-tokenizer pattern with \s spelled out as Unicode White_Space, which is what Python's
-// `regex` (the OpenAI reference) and Oniguruma (Hugging Face) mean by \s; PCRE2's UCP \s also
-// matches U+180E.
-#define CS_WS R"(\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})"
-const char kPattern[] = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^)" CS_WS R"(\p{L}\p{N}]+|[)" CS_WS
-    R"(]+(?![^)" CS_WS R"(])|[)" CS_WS R"(]+)";
+// GPT-2's pre-tokenizer pattern, verbatim.
+const char kGpt2Pattern[] =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// Python's `regex` (the OpenAI reference) and Oniguruma (Hugging Face) mean Unicode White_Space
+// by \s; PCRE2's UCP \s also matches U+180E. So \s and \S are spelled out for PCRE2.
+std::string pcrePattern() {
+    const std::string ws = R"(\t\n\x0B\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029})"
+                           R"(\x{202F}\x{205F}\x{3000})";
+    std::string p = kGpt2Pattern;
+    auto replaceAll = [&p](const std::string& from, const std::string& to) {
+        for (size_t at = p.find(from); at != std::string::npos; at = p.find(from, at + to.size()))
+            p.replace(at, from.size(), to);
+    };
+    replaceAll("[^\\s", "[^" + ws);
+    replaceAll("(?!\\S)", "(?![^" + ws + "])");
+    replaceAll("\\s+", "[" + ws + "]+");
+    return p;
+}
 
 bool isWhiteSpace(uint32_t c) {
     return (c >= 9 && c <= 13) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
@@ -129,8 +142,10 @@ std::string pieceBytes(const std::string& piece) {
         uint32_t cp = 0;
         const int k = scanUtf8(p + i, piece.size() - i, &cp);
         const int len = k > 0 ? k : -k;
-        if (k > 0 && cp < m.byteOf.size() && m.byteOf[cp] >= 0) out += static_cast<char>(m.byteOf[cp]);
-        else out.append(piece, i, len);  // not a byte-level character: keep it as written
+        if (k > 0 && cp < m.byteOf.size() && m.byteOf[cp] >= 0)
+            out += static_cast<char>(m.byteOf[cp]);
+        else
+            out.append(piece, i, len);  // not a byte-level character: keep it as written
         i += len;
     }
     return out;
@@ -188,8 +203,10 @@ std::string repairUtf8(const std::string& s) {
     for (size_t i = 0; i < s.size();) {
         uint32_t cp = 0;
         const int k = scanUtf8(p + i, s.size() - i, &cp);
-        if (k > 0) out.append(s, i, k);
-        else out += "\xEF\xBF\xBD";
+        if (k > 0)
+            out.append(s, i, k);
+        else
+            out += "\xEF\xBF\xBD";
         i += k > 0 ? k : -k;
     }
     return out;
@@ -198,7 +215,8 @@ std::string repairUtf8(const std::string& s) {
 // The start of the character that ends at `end`, not before `begin`.
 size_t charStartBefore(std::string_view s, size_t begin, size_t end) {
     size_t i = end - 1;
-    while (i > begin && end - i < 4 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+    while (i > begin && end - i < 4 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80)
+        --i;
     return i;
 }
 
@@ -211,9 +229,13 @@ bool isWhiteSpaceAt(std::string_view s, size_t i, size_t* len) {
 
 // Hugging Face's single_word test uses Unicode alphanumerics; every non-ASCII byte counts as one
 // here, which is right for letters and errs (towards not matching) for non-ASCII punctuation.
-bool isWordByte(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
+bool isWordByte(unsigned char c) {
+    return std::isalnum(c) || c == '_' || c >= 0x80;
+}
 
-std::string clip(const std::string& s) { return s.size() > 60 ? s.substr(0, 60) + "..." : s; }
+std::string clip(const std::string& s) {
+    return s.size() > 60 ? s.substr(0, 60) + "..." : s;
+}
 
 constexpr size_t kMaxCachedWord = 256;
 constexpr size_t kMaxCacheEntries = 1 << 18;
@@ -228,12 +250,15 @@ struct Gpt2BpeTokenizer::Regex {
     }
 };
 
-Gpt2BpeTokenizer::Gpt2BpeTokenizer() { byteIds_.fill(-1); }
+Gpt2BpeTokenizer::Gpt2BpeTokenizer() {
+    byteIds_.fill(-1);
+}
 Gpt2BpeTokenizer::~Gpt2BpeTokenizer() = default;
 
 void Gpt2BpeTokenizer::addPiece(const std::string& file, const std::string& piece, long id) {
     if (id < 0 || id >= (1L << 24))
-        failIn(file, "id " + std::to_string(id) + " of piece '" + clip(piece) + "' is out of range");
+        failIn(file,
+               "id " + std::to_string(id) + " of piece '" + clip(piece) + "' is out of range");
     if (static_cast<size_t>(id) >= pieces_.size()) pieces_.resize(id + 1);
     if (pieces_[id].empty()) pieces_[id] = piece;
     ids_[piece] = static_cast<int>(id);
@@ -257,19 +282,24 @@ void Gpt2BpeTokenizer::addMerge(const std::string& where, const std::string& con
 
 void Gpt2BpeTokenizer::finish() {
     const auto& m = byteMap();
-    for (int b = 0; b < 256; ++b) byteIds_[b] = idOf(m.chars[b]);
+    for (int b = 0; b < 256; ++b)
+        byteIds_[b] = idOf(m.chars[b]);
     bytes_.assign(pieces_.size(), std::string());
-    for (size_t id = 0; id < pieces_.size(); ++id) bytes_[id] = pieceBytes(pieces_[id]);
-    for (const auto& t : added_) bytes_[t.id] = t.content;
+    for (size_t id = 0; id < pieces_.size(); ++id)
+        bytes_[id] = pieceBytes(pieces_[id]);
+    for (const auto& t : added_)
+        bytes_[t.id] = t.content;
     std::stable_sort(added_.begin(), added_.end(), [](const AddedToken& x, const AddedToken& y) {
         return x.content.size() > y.content.size();
     });
-    for (const auto& t : added_) addedFirstByte_[static_cast<unsigned char>(t.content[0])] = true;
+    for (const auto& t : added_)
+        addedFirstByte_[static_cast<unsigned char>(t.content[0])] = true;
 
     regex_ = std::make_unique<Regex>();
     int err = 0;
     PCRE2_SIZE at = 0;
-    regex_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
+    const std::string pattern = pcrePattern();
+    regex_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
                                  PCRE2_UTF | PCRE2_UCP, &err, &at, nullptr);
     if (!regex_->code) throw Error("GPT-2 pre-tokenizer pattern failed to compile in PCRE2");
     regex_->jit = pcre2_jit_compile(regex_->code, PCRE2_JIT_COMPLETE) == 0;
@@ -396,7 +426,8 @@ std::unique_ptr<Gpt2BpeTokenizer> Gpt2BpeTokenizer::fromTokenizerJson(const std:
             if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
                 !a.contains("content") || !a["content"].is_string() ||
                 a["content"].get<std::string>().empty())
-                failIn(path, "field '" + field + "' needs an integer 'id' and a non-empty 'content'");
+                failIn(path,
+                       "field '" + field + "' needs an integer 'id' and a non-empty 'content'");
             JsonFields f(a, path);
             AddedToken tok{a["content"].get<std::string>(), static_cast<int>(a["id"].get<long>()),
                            f.booleanOr("lstrip", false), f.booleanOr("rstrip", false),
@@ -469,7 +500,8 @@ std::vector<int> Gpt2BpeTokenizer::encode(const std::string& textIn) const {
             }
         }
         if (t->rstrip)
-            while (next < text.size() && isWhiteSpaceAt(text, next, &len)) next += len;
+            while (next < text.size() && isWhiteSpaceAt(text, next, &len))
+                next += len;
         encodeOrdinary(text.substr(segment, segmentEnd - segment), out);
         out.push_back(t->id);
         segment = i = next;
@@ -521,13 +553,16 @@ void Gpt2BpeTokenizer::encodeOrdinary(std::string_view text, std::vector<int>& o
 void Gpt2BpeTokenizer::encodeWord(std::string_view word, std::vector<int>& out) const {
     if (word.size() == 1) {
         const int id = byteIds_[static_cast<unsigned char>(word[0])];
-        if (id >= 0) out.push_back(id);
-        else if (unkId_ >= 0) out.push_back(unkId_);
+        if (id >= 0)
+            out.push_back(id);
+        else if (unkId_ >= 0)
+            out.push_back(unkId_);
         return;
     }
     if (ignoreMerges_) {
         std::string mapped;
-        for (unsigned char c : word) mapped += byteMap().chars[c];
+        for (unsigned char c : word)
+            mapped += byteMap().chars[c];
         auto it = ids_.find(mapped);
         if (it != ids_.end()) {
             out.push_back(it->second);
@@ -588,7 +623,8 @@ void Gpt2BpeTokenizer::bpe(std::string_view word, std::vector<int>& out) const {
         heap.push_back({it->second.rank, pos, syms[pos].id, syms[next].id, it->second.merged});
         std::push_heap(heap.begin(), heap.end(), later);
     };
-    for (int i = 0; i + 1 < static_cast<int>(syms.size()); ++i) consider(i);
+    for (int i = 0; i + 1 < static_cast<int>(syms.size()); ++i)
+        consider(i);
     while (!heap.empty()) {
         const int rank = heap.front().rank;
         batch.clear();
@@ -609,7 +645,8 @@ void Gpt2BpeTokenizer::bpe(std::string_view word, std::vector<int>& out) const {
             consider(c.pos);
         }
     }
-    for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) out.push_back(syms[i].id);
+    for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next)
+        out.push_back(syms[i].id);
 }
 
 }  // namespace cs

@@ -9,7 +9,12 @@ namespace cs {
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& modelPath)
     : path_(modelPath), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
     const auto status = sp_->Load(modelPath);
-    if (!status.ok()) failIn(modelPath, "not a SentencePiece model: " + status.ToString());
+    if (!status.ok()) {
+        // libsentencepiece's own messages point into its sources; say what the user can act on.
+        if (status.code() == sentencepiece::util::StatusCode::kNotFound)
+            failIn(modelPath, "cannot open (missing file?)");
+        failIn(modelPath, "not a valid SentencePiece model file");
+    }
     if (sp_->GetPieceSize() <= 0) failIn(modelPath, "SentencePiece model has no pieces");
     bosId_ = sp_->bos_id();
     eosId_ = sp_->eos_id();
@@ -52,7 +57,9 @@ std::string SentencePieceTokenizer::tokenText(int id) const {
     return text;
 }
 
-int SentencePieceTokenizer::vocabSize() const { return sp_->GetPieceSize(); }
+int SentencePieceTokenizer::vocabSize() const {
+    return sp_->GetPieceSize();
+}
 
 int SentencePieceTokenizer::idOf(const std::string& piece) const {
     const int id = sp_->PieceToId(piece);

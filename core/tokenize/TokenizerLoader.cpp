@@ -42,9 +42,12 @@ void applyTokenizerConfig(Tokenizer& t, const fs::path& path, bool readAddBos) {
         if (token.empty()) continue;
         const int id = t.idOf(token);
         if (id < 0)
-            failIn(file, std::string("field '") + key + "': '" + token + "' is not in the vocabulary");
-        if (std::string(key) == "bos_token") t.setBos(id);
-        else t.setEos(id);
+            failIn(file,
+                   std::string("field '") + key + "': '" + token + "' is not in the vocabulary");
+        if (std::string(key) == "bos_token")
+            t.setBos(id);
+        else
+            t.setEos(id);
     }
     if (readAddBos) t.setPrependBos(JsonFields(j, file).booleanOr("add_bos_token", t.prependBos()));
 }
@@ -69,8 +72,10 @@ void applyModelConfig(Tokenizer& t, const fs::path& path) {
             failIn(file, std::string("field '") + key + "' (" + std::to_string(id) +
                              ") is outside the tokenizer's vocabulary of " +
                              std::to_string(t.vocabSize()));
-        if (std::string(key) == "bos_token_id") t.setBos(static_cast<int>(id));
-        else t.setEos(static_cast<int>(id));
+        if (std::string(key) == "bos_token_id")
+            t.setBos(static_cast<int>(id));
+        else
+            t.setEos(static_cast<int>(id));
     }
 }
 
@@ -79,16 +84,19 @@ std::unique_ptr<Tokenizer> loadFile(const fs::path& p) {
     const std::string name = p.filename().string();
     const fs::path dir = p.parent_path();
     if (endsWith(name, ".model")) return std::make_unique<SentencePieceTokenizer>(path);
-    if (name == "merges.txt") return Gpt2BpeTokenizer::fromFiles((dir / "vocab.json").string(), path);
+    if (name == "merges.txt")
+        return Gpt2BpeTokenizer::fromFiles((dir / "vocab.json").string(), path);
     if (endsWith(name, "vocab.json")) {
         const fs::path merges = dir / "merges.txt";
         if (!isFile(merges))
             failIn(merges.string(), "missing (" + name + " needs merges.txt beside it)");
         return Gpt2BpeTokenizer::fromFiles(path, merges.string());
     }
-    if (endsWith(name, ".json")) return Gpt2BpeTokenizer::fromTokenizerJson(path, readJsonFile(path));
-    failIn(path, "not a tokenizer file (expected tokenizer.json, vocab.json, merges.txt or a "
-                 "SentencePiece .model)");
+    if (endsWith(name, ".json"))
+        return Gpt2BpeTokenizer::fromTokenizerJson(path, readJsonFile(path));
+    failIn(path,
+           "not a tokenizer file (expected tokenizer.json, vocab.json, merges.txt or a "
+           "SentencePiece .model)");
 }
 
 std::unique_ptr<Tokenizer> loadDirectory(const fs::path& dir) {
