@@ -1,6 +1,6 @@
 // circuitscope: with no subcommand, the GUI; with one, the same engine headless.
 #include "cli/CliCommon.h"
-#include "runtime/BlasCore.h"
+#include "runtime/ComputeEnvironment.h"
 #include "runtime/Threads.h"
 #include "ui/GuiMain.h"
 
@@ -18,7 +18,7 @@ std::string firstLine(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    cs::ensureFastBlas(argc, argv);
+    cs::prepareComputeEnvironment(argv);
     // No subcommand (or only GUI options): open the window.
     bool headless = false;
     for (int i = 1; i < argc; ++i) {

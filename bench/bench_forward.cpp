@@ -6,7 +6,7 @@
 #include "io/Safetensors.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
-#include "runtime/BlasCore.h"
+#include "runtime/ComputeEnvironment.h"
 #include "runtime/Threads.h"
 
 #include <ATen/ATen.h>
@@ -86,7 +86,7 @@ std::string writeModel(int layers, int d, int vocab, int ctx) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    cs::ensureFastBlas(argc, argv);
+    cs::prepareComputeEnvironment(argv);
     int threads = 2, layers = 12, d = 768, vocab = 50257;
     bool skipPython = false;
     for (int i = 1; i < argc; ++i) {

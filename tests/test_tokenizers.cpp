@@ -26,10 +26,10 @@ int utf8CharLength(const std::string& s, size_t i) {
     const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
     const unsigned c = b(i);
     if (c < 0x80) return 1;
-    int len = c >= 0xC2 && c <= 0xDF   ? 2
-              : c >= 0xE0 && c <= 0xEF ? 3
-              : c >= 0xF0 && c <= 0xF4 ? 4
-                                       : 0;
+    const int len = c >= 0xC2 && c <= 0xDF ? 2
+                    : c >= 0xE0 && c <= 0xEF ? 3
+                    : c >= 0xF0 && c <= 0xF4 ? 4
+                                             : 0;
     if (!len || i + len > s.size()) return 0;
     unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
     unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
@@ -104,25 +104,23 @@ std::string printable(const std::string& s) {
     std::string out;
     char hex[8];
     for (unsigned char c : s.substr(0, 80)) {
-        if (c >= 0x20 && c < 0x7F)
-            out += static_cast<char>(c);
-        else
-            std::snprintf(hex, sizeof hex, "\\x%02x", c), out += hex;
+        if (c >= 0x20 && c < 0x7F) out += static_cast<char>(c);
+        else std::snprintf(hex, sizeof hex, "\\x%02x", c), out += hex;
     }
     return out;
 }
 
 std::string idsText(const Ids& ids) {
     std::string s;
-    for (size_t i = 0; i < ids.size() && i < 40; ++i)
-        s += (i ? "," : "") + std::to_string(ids[i]);
+    for (size_t i = 0; i < ids.size() && i < 40; ++i) s += (i ? "," : "") + std::to_string(ids[i]);
     return "[" + s + (ids.size() > 40 ? ",...]" : "]");
 }
 
-#define COMPARE_IDS(actual, expected, text)                                                \
-    QVERIFY2((actual) == (expected), ("text \"" + printable(text) + "\": ours " +          \
-                                      idsText(actual) + " reference " + idsText(expected)) \
-                                         .c_str())
+#define COMPARE_IDS(actual, expected, text)                                                   \
+    QVERIFY2((actual) == (expected),                                                          \
+             ("text \"" + printable(text) + "\": ours " + idsText(actual) + " reference " + \
+              idsText(expected))                                                              \
+                 .c_str())
 
 // GPT-2's bytes_to_unicode, written again here so that the synthetic files do not depend on the
 // code under test.
@@ -133,38 +131,31 @@ std::string byteChar(int b) {
     const bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
     const unsigned cp = keep ? b : 256 + moved;
     std::string s;
-    if (cp < 0x80)
-        s += static_cast<char>(cp);
-    else
-        s += static_cast<char>(0xC0 | (cp >> 6)), s += static_cast<char>(0x80 | (cp & 0x3F));
+    if (cp < 0x80) s += static_cast<char>(cp);
+    else s += static_cast<char>(0xC0 | (cp >> 6)), s += static_cast<char>(0x80 | (cp & 0x3F));
     return s;
 }
 
 // A small byte-level BPE: 256 byte pieces, a few merges, <|endoftext|> last. ("aa", "a") is
 // ranked before ("a", "a") on purpose: a merge whose input only exists after a later merge.
 // "xyz" is a piece no merge produces.
+using Merges = std::vector<std::pair<std::string, std::string>>;
+
 struct Synthetic {
     json vocab = json::object();
-    std::vector<std::pair<std::string, std::string>> merges;
+    Merges merges;
     int endOfText = -1;
 };
 
 Synthetic synthetic() {
     const std::string G = byteChar(' '), C = byteChar('\n');
     Synthetic s;
-    for (int b = 0; b < 256; ++b)
-        s.vocab[byteChar(b)] = b;
-    s.merges = {{"t", "h"},     {"th", "e"},
-                {G, "the"},     {"aa", "a"},
-                {"a", "a"},     {G, "w"},
-                {"o", "r"},     {G + "w", "or"},
-                {"l", "d"},     {G + "wor", "ld"},
-                {C, C},         {G, G},
-                {G + G, G + G}, {"'", "s"},
-                {"e", "l"},     {"el", "l"},
-                {"h", "ell"},   {"hell", "o"},
-                {"l", "l"},     {"1", "2"},
-                {"12", "3"},    {byteChar(0xC3), byteChar(0xA9)},
+    for (int b = 0; b < 256; ++b) s.vocab[byteChar(b)] = b;
+    s.merges = {{"t", "h"},    {"th", "e"},     {G, "the"},     {"aa", "a"},   {"a", "a"},
+                {G, "w"},      {"o", "r"},      {G + "w", "or"}, {"l", "d"},   {G + "wor", "ld"},
+                {C, C},        {G, G},          {G + G, G + G}, {"'", "s"},    {"e", "l"},
+                {"el", "l"},   {"h", "ell"},    {"hell", "o"},  {"l", "l"},    {"1", "2"},
+                {"12", "3"},   {byteChar(0xC3), byteChar(0xA9)},
                 {"e", "l"}};  // listed twice: the last rank counts
     int next = 256;
     for (const auto& [a, b] : s.merges)
@@ -178,15 +169,13 @@ Synthetic synthetic() {
 std::string writeVocabMerges(const Synthetic& s, const std::string& dir) {
     cstest::writeFile(dir + "/vocab.json", s.vocab.dump());
     std::string merges = "#version: 0.2\n";
-    for (const auto& [a, b] : s.merges)
-        merges += a + " " + b + "\n";
+    for (const auto& [a, b] : s.merges) merges += a + " " + b + "\n";
     cstest::writeFile(dir + "/merges.txt", merges);
     return dir;
 }
 
-json tokenizerJson(const json& vocab,
-                   const std::vector<std::pair<std::string, std::string>>& merges,
-                   bool mergesAsArrays, const json& addedTokens) {
+json tokenizerJson(const json& vocab, const Merges& merges, bool mergesAsArrays,
+                   const json& addedTokens) {
     json m = json::array();
     for (const auto& [a, b] : merges)
         m.push_back(mergesAsArrays ? json::array({a, b}) : json(a + " " + b));
@@ -194,24 +183,18 @@ json tokenizerJson(const json& vocab,
             {"added_tokens", addedTokens},
             {"normalizer", nullptr},
             {"pre_tokenizer",
-             {{"type", "ByteLevel"},
-              {"add_prefix_space", false},
-              {"trim_offsets", true},
+             {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
               {"use_regex", true}}},
             {"decoder", {{"type", "ByteLevel"}}},
             {"model",
-             {{"type", "BPE"},
-              {"dropout", nullptr},
-              {"unk_token", nullptr},
-              {"continuing_subword_prefix", ""},
-              {"end_of_word_suffix", ""},
-              {"vocab", vocab},
+             {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr},
+              {"continuing_subword_prefix", ""}, {"end_of_word_suffix", ""}, {"vocab", vocab},
               {"merges", m}}}};
 }
 
 json addedToken(int id, const std::string& content, bool lstrip = false) {
-    return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", lstrip},
-            {"rstrip", false}, {"normalized", false}, {"special", true}};
+    return {{"id", id},          {"content", content}, {"single_word", false}, {"lstrip", lstrip},
+            {"rstrip", false},   {"normalized", false}, {"special", true}};
 }
 
 // The message of the cs::Error that f throws; fails the test when it throws nothing or something
@@ -227,9 +210,7 @@ std::string errorOf(const std::function<void()>& f) {
     return "<nothing thrown>";
 }
 
-std::string gpt2Dir() {
-    return cstest::sharedDir() + "/fixtures/gpt2-tokenizer";
-}
+std::string gpt2Dir() { return cstest::sharedDir() + "/fixtures/gpt2-tokenizer"; }
 
 // Spaces of every kind, contractions, digits, punctuation, scripts, emoji, control characters,
 // characters PCRE2 and Python class differently unless handled, and broken UTF-8.
@@ -239,58 +220,56 @@ std::vector<std::string> trickyTexts() {
         "curious girl named Mia. She'd often wander the meadows -- collecting stones, feathers "
         "and the occasional lost button (37 of them by 2023!). \"Why do clouds move?\" she asked "
         "her grandmother, who smiled: \"Because the wind can't sit still, dear.\"\n\nThe end.";
-    return {
-        "Hello world",
-        "Hello, world! How's it going?",
-        "   leading spaces",
-        "trailing spaces   ",
-        "multiple     spaces     between",
-        " ",
-        "",
-        "\n",
-        "\n\n\n",
-        "line1\nline2\r\nline3\rline4",
-        "\ttabs\tand\t\tmore\t",
-        "  \n  \n \t ",
-        "It's, they're, we've, I'm, you'll, he'd, she's, don't",
-        "IT'S LOUD'S 'S 's's's '' 'x",
-        "12345 67 8.9 1,000,000 3rd 0x1F 2024-01-01",
-        "Price: $4.99!!! (50% off) -- #deal @user ~~~ ^_^ <tag/>",
-        "na\xC3\xAFve caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9 \xC3\x85ngstr\xC3\xB6m \xC3\x9F",
-        "\xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC \xD0\xA0\xD1\x83\xD1\x81"
-        "\xD1\x81\xD0\xBA\xD0\xB8\xD0\xB9",
-        "\xE4\xB8\xAD\xE6\x96\x87\xE5\x88\x86\xE8\xAF\x8D\xEF\xBC\x9A\xE4\xBD\xA0\xE5\xA5\xBD\xEF"
-        "\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xE3\x80\x82",
-        "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE3\x83\x86\xE3\x82\xAD\xE3\x82\xB9"
-        "\xE3\x83\x88 \xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4",
-        "emoji \xF0\x9F\x98\x80\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD \xF0\x9F\x91\xA8\xE2\x80\x8D"
-        "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 \xF0\x9F\x87\xAB\xF0\x9F\x87\xB7!",
-        "mixed\xF0\x9F\x98\x80text\xF0\x9F\x98\x80 \xF0\x9F\x98\x80",
-        "zero\xE2\x80\x8Bwidth, nbsp\xC2\xA0here, ideographic\xE3\x80\x80space, "
-        "nel\xC2\x85 ls\xE2\x80\xA8 em\xE2\x80\x83space",
-        "Mongolian\xE1\xA0\x8Evowel \xE1\xA0\x8E separator",
-        "unit\x1Cseparators\x1F and \x0B vertical \x0C feed",
-        "unicode15 \xF0\x9E\x80\xB0\xF0\x9E\x80\xB1 letters \xF0\x9E\x93\xB0 digit "
-        "\xF0\xB1\x8D\x90 cjk",
-        "<|endoftext|>",
-        "before<|endoftext|>after <|endoftext|> x",
-        std::string("nul\0byte", 8),
-        "\xFF\xFE invalid start",
-        "trunc\xE2\x82 sequence \xE2\x82",
-        "\xED\xA0\x80 encoded surrogate",
-        "over\xC0\xAFlong and \xF5\x80 out of range",
-        "tail \xF0\x9F\x98",
-        " \x80\x80!! lone continuations",
-        "code:\n    def f(x):\n        return x  # comment\n\n",
-        paragraph,
-        std::string(3000, 'a'),
-        std::string(5000, ' ') + "x" + std::string(3000, '\n'),
-        [] {
-            std::string s;
-            for (int i = 0; i < 50; ++i)
-                s += "0123456789";
-            return s;
-        }()};
+    return {"Hello world",
+            "Hello, world! How's it going?",
+            "   leading spaces",
+            "trailing spaces   ",
+            "multiple     spaces     between",
+            " ",
+            "",
+            "\n",
+            "\n\n\n",
+            "line1\nline2\r\nline3\rline4",
+            "\ttabs\tand\t\tmore\t",
+            "  \n  \n \t ",
+            "It's, they're, we've, I'm, you'll, he'd, she's, don't",
+            "IT'S LOUD'S 'S 's's's '' 'x",
+            "12345 67 8.9 1,000,000 3rd 0x1F 2024-01-01",
+            "Price: $4.99!!! (50% off) -- #deal @user ~~~ ^_^ <tag/>",
+            "na\xC3\xAFve caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9 \xC3\x85ngstr\xC3\xB6m \xC3\x9F",
+            "\xCE\x95\xCE\xBB\xCE\xBB\xCE\xB7\xCE\xBD\xCE\xB9\xCE\xBA\xCE\xAC "
+            "\xD0\xA0\xD1\x83\xD1\x81\xD1\x81\xD0\xBA\xD0\xB8\xD0\xB9",
+            "\xE4\xB8\xAD\xE6\x96\x87\xE5\x88\x86\xE8\xAF\x8D\xEF\xBC\x9A"
+            "\xE4\xBD\xA0\xE5\xA5\xBD\xEF\xBC\x8C\xE4\xB8\x96\xE7\x95\x8C\xE3\x80\x82",
+            "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE3\x83\x86\xE3\x82\xAD\xE3\x82\xB9"
+            "\xE3\x83\x88 \xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4",
+            "emoji \xF0\x9F\x98\x80\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD \xF0\x9F\x91\xA8\xE2\x80\x8D"
+            "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7 \xF0\x9F\x87\xAB\xF0\x9F\x87\xB7!",
+            "mixed\xF0\x9F\x98\x80text\xF0\x9F\x98\x80 \xF0\x9F\x98\x80",
+            "zero\xE2\x80\x8Bwidth, nbsp\xC2\xA0here, ideographic\xE3\x80\x80space, "
+            "nel\xC2\x85 ls\xE2\x80\xA8 em\xE2\x80\x83space",
+            "Mongolian\xE1\xA0\x8Evowel \xE1\xA0\x8E separator",
+            "unit\x1Cseparators\x1F and \x0B vertical \x0C feed",
+            "unicode15 \xF0\x9E\x80\xB0\xF0\x9E\x80\xB1 letters \xF0\x9E\x93\xB0 digit "
+            "\xF0\xB1\x8D\x90 cjk",
+            "<|endoftext|>",
+            "before<|endoftext|>after <|endoftext|> x",
+            std::string("nul\0byte", 8),
+            "\xFF\xFE invalid start",
+            "trunc\xE2\x82 sequence \xE2\x82",
+            "\xED\xA0\x80 encoded surrogate",
+            "over\xC0\xAFlong and \xF5\x80 out of range",
+            "tail \xF0\x9F\x98",
+            " \x80\x80!! lone continuations",
+            "code:\n    def f(x):\n        return x  # comment\n\n",
+            paragraph,
+            std::string(3000, 'a'),
+            std::string(5000, ' ') + "x" + std::string(3000, '\n'),
+            [] {
+                std::string s;
+                for (int i = 0; i < 50; ++i) s += "0123456789";
+                return s;
+            }()};
 }
 
 }  // namespace
@@ -341,56 +320,23 @@ void TestTokenizers::realGpt2MatchesReference() {
     QVERIFY(eot < texts.size() && expected[eot].size() > 1);
     // Lossy repair of broken bytes, as Python's errors='replace'.
     const auto decoded = referenceDecode(gpt2Dir(), ours);
-    for (size_t i = 0; i < texts.size(); ++i)
-        QCOMPARE(tok->decode(ours[i]), decoded[i]);
+    for (size_t i = 0; i < texts.size(); ++i) QCOMPARE(tok->decode(ours[i]), decoded[i]);
 }
 
 void TestTokenizers::realGpt2RandomTextMatchesReference() {
     if (cstest::sharedDir().empty()) QSKIP("../shared absent: skipping real GPT-2 tokenizer check");
-    const std::vector<std::string> pool = {"a",
-                                           "Z",
-                                           "the",
-                                           "The",
-                                           " ",
-                                           "  ",
-                                           "\n",
-                                           "\r\n",
-                                           "\t",
-                                           "'",
-                                           "'s",
-                                           "'ll",
-                                           "'T",
-                                           "1",
-                                           "23",
-                                           "4567",
-                                           ".",
-                                           "!?",
-                                           ",",
-                                           "--",
-                                           "$",
-                                           "\xC3\xA9",
-                                           "\xC3\x9F",
-                                           "\xE4\xB8\xAD",
-                                           "\xF0\x9F\x98\x80",
-                                           "\xE2\x80\x8D",
-                                           "\xC2\xA0",
-                                           "\xE3\x80\x80",
-                                           "\xE1\xA0\x8E",
-                                           "\x1C",
-                                           "\xF0\x9E\x80\xB0",
-                                           "\xFF",
-                                           "\xE2\x82",
-                                           "\x80",
-                                           "<|endoftext|>",
-                                           "\xD9\x85\xD8\xB1",
-                                           "\xE0\xA4\xB9\xE0\xA4\xBF"};
+    const std::vector<std::string> pool = {
+        "a", "Z", "the", "The", " ", "  ", "\n", "\r\n", "\t", "'", "'s", "'ll", "'T", "1", "23",
+        "4567", ".", "!?", ",", "--", "$", "\xC3\xA9", "\xC3\x9F", "\xE4\xB8\xAD",
+        "\xF0\x9F\x98\x80", "\xE2\x80\x8D", "\xC2\xA0", "\xE3\x80\x80", "\xE1\xA0\x8E", "\x1C",
+        "\xF0\x9E\x80\xB0", "\xFF", "\xE2\x82", "\x80", "<|endoftext|>", "\xD9\x85\xD8\xB1",
+        "\xE0\xA4\xB9\xE0\xA4\xBF"};
     std::mt19937 rng(20240611);
     std::vector<std::string> texts;
     for (int i = 0; i < 400; ++i) {
         std::string s;
         const int n = 1 + static_cast<int>(rng() % 24);
-        for (int k = 0; k < n; ++k)
-            s += pool[rng() % pool.size()];
+        for (int k = 0; k < n; ++k) s += pool[rng() % pool.size()];
         texts.push_back(s);
     }
     auto tok = cs::loadTokenizer(gpt2Dir() + "/vocab.json");
@@ -405,8 +351,7 @@ void TestTokenizers::realGpt2RandomTextMatchesReference() {
     for (const auto& ids : ours)
         if (ids.size() > 2) slices.emplace_back(ids.begin() + 1, ids.end() - 1);
     const auto decoded = referenceDecode(gpt2Dir(), slices);
-    for (size_t i = 0; i < slices.size(); ++i)
-        QCOMPARE(tok->decode(slices[i]), decoded[i]);
+    for (size_t i = 0; i < slices.size(); ++i) QCOMPARE(tok->decode(slices[i]), decoded[i]);
 }
 
 void TestTokenizers::realGpt2CorpusAndThreads() {
@@ -429,22 +374,19 @@ void TestTokenizers::realGpt2CorpusAndThreads() {
     auto shared = cs::loadTokenizer(gpt2Dir());
     const size_t chunk = corpus.size() / 4;
     std::vector<std::string> parts;
-    for (int i = 0; i < 4; ++i)
-        parts.push_back(corpus.substr(i * chunk / 2, chunk));
+    for (int i = 0; i < 4; ++i) parts.push_back(corpus.substr(i * chunk / 2, chunk));
     std::vector<Ids> results(8);
     std::vector<std::thread> threads;
     for (int i = 0; i < 8; ++i)
         threads.emplace_back([&, i] { results[i] = shared->encode(parts[i % 4]); });
-    for (auto& t : threads)
-        t.join();
-    for (int i = 0; i < 8; ++i)
-        QVERIFY(results[i] == tok->encode(parts[i % 4]));
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < 8; ++i) QVERIFY(results[i] == tok->encode(parts[i % 4]));
 }
 
 void TestTokenizers::realGpt2TokenizerJsonAgreesWithVocabFiles() {
     if (cstest::sharedDir().empty()) QSKIP("../shared absent: skipping real GPT-2 tokenizer check");
     const json vocab = json::parse(cstest::readFile(gpt2Dir() + "/vocab.json"));
-    std::vector<std::pair<std::string, std::string>> merges;
+    Merges merges;
     const std::string text = cstest::readFile(gpt2Dir() + "/merges.txt");
     std::istringstream lines(text);
     std::string line;
@@ -454,10 +396,8 @@ void TestTokenizers::realGpt2TokenizerJsonAgreesWithVocabFiles() {
             merges.emplace_back(line.substr(0, line.find(' ')), line.substr(line.find(' ') + 1));
     QCOMPARE(merges.size(), size_t(50000));
     const std::string dir = cstest::makeTempDir("gpt2-json");
-    cstest::writeFile(
-        dir + "/tokenizer.json",
-        tokenizerJson(vocab, merges, true, json::array({addedToken(50256, "<|endoftext|>")}))
-            .dump());
+    const json added = json::array({addedToken(50256, "<|endoftext|>")});
+    cstest::writeFile(dir + "/tokenizer.json", tokenizerJson(vocab, merges, true, added).dump());
     auto fromJson = cs::loadTokenizer(dir);
     auto fromFiles = cs::loadTokenizer(gpt2Dir());
     int compared = 0;
@@ -481,20 +421,12 @@ void TestTokenizers::realGpt2TokenizerJsonAgreesWithVocabFiles() {
 void TestTokenizers::syntheticBpeMatchesReference() {
     const Synthetic syn = synthetic();
     const std::string dir = writeVocabMerges(syn, cstest::makeTempDir("synthetic"));
-    const std::vector<std::string> texts = {"the world",
-                                            "aaaaaaa",
-                                            "aaaa aaa a aa",
-                                            "  the  world  ",
-                                            "hello hell hellooo",
-                                            "\n\n\nthe\n\n",
-                                            "it's the cat's",
-                                            "caf\xC3\xA9 \xC3\xA9\xC3\xA9",
-                                            "123 1234 12 3",
-                                            "a<|endoftext|>b",
-                                            "x",
-                                            "    indented\n\tthe  ",
-                                            "all ll lll llll",
-                                            "\xF0\x9F\x98\x80 \xFF\xE2\x82 the"};
+    const std::vector<std::string> texts = {
+        "the world",      "aaaaaaa",         "aaaa aaa a aa", "  the  world  ",
+        "hello hell hellooo",
+        "\n\n\nthe\n\n",  "it's the cat's",  "caf\xC3\xA9 \xC3\xA9\xC3\xA9", "123 1234 12 3",
+        "a<|endoftext|>b", "x",              "    indented\n\tthe  ", "all ll lll llll",
+        "\xF0\x9F\x98\x80 \xFF\xE2\x82 the"};
     const auto expected = referenceEncode(dir, texts);
     auto tok = cs::loadTokenizer(dir);
     QCOMPARE(tok->vocabSize(), syn.endOfText + 1);
@@ -505,8 +437,7 @@ void TestTokenizers::syntheticBpeMatchesReference() {
     for (size_t i = 0; i < texts.size(); ++i) {
         const Ids ids = tok->encode(texts[i]);
         COMPARE_IDS(ids, expected[i], texts[i]);
-        for (int id : ids)
-            merged += id >= 256;
+        for (int id : ids) merged += id >= 256;
         if (isValidUtf8(texts[i])) QCOMPARE(tok->decode(ids), texts[i]);
     }
     QVERIFY(merged > 20);  // the merges were exercised, not just byte pieces
@@ -531,9 +462,8 @@ void TestTokenizers::checkTokenizerJson(bool mergesAsArrays) {
     auto fromJson = cs::loadTokenizer(jsonDir + "/tokenizer.json");
     auto fromFiles = cs::loadTokenizer(filesDir);
     QCOMPARE(fromJson->vocabSize(), pad + 1);
-    const std::vector<std::string> plain = {"the world",   "aaaaaaa",          "  the  world  ",
-                                            "hellooo\n\n", "it's caf\xC3\xA9", "123 12",
-                                            "x  y"};
+    const std::vector<std::string> plain = {"the world", "aaaaaaa", "  the  world  ", "hellooo\n\n",
+                                            "it's caf\xC3\xA9", "123 12", "x  y"};
     for (const auto& t : plain) {
         QVERIFY(!fromJson->encode(t).empty());
         QVERIFY(fromJson->encode(t) == fromFiles->encode(t));
@@ -600,17 +530,16 @@ void TestTokenizers::loaderAppliesConfigFiles() {
 }
 
 void TestTokenizers::sentencePieceMatchesPython() {
-    const std::vector<std::string> texts = {"Hello world",
-                                            "The cat saw a toy.",
-                                            "Lily liked the red box, and they were happy.",
-                                            "the little boat in the park",
-                                            "  two  spaces ",
-                                            "Zebra \xE6\x97\xA5\xE6\x9C\xAC!",
-                                            "tab\there",
-                                            "\xC3\xBCn\xC3\xAF"
-                                            "c\xC3\xB6"
-                                            "d\xC3\xA9",
-                                            ""};
+    const std::vector<std::string> texts = {
+        "Hello world",
+        "The cat saw a toy.",
+        "Lily liked the red box, and they were happy.",
+        "the little boat in the park",
+        "  two  spaces ",
+        "Zebra \xE6\x97\xA5\xE6\x9C\xAC!",
+        "tab\there",
+        "\xC3\xBCn\xC3\xAF" "c\xC3\xB6" "d\xC3\xA9",
+        ""};
     const std::string dir = cstest::makeTempDir("spm");
     const std::string in = tempFile("spm-in", json(texts).dump());
     const json ref = json::parse(cstest::runReference(
@@ -620,8 +549,7 @@ void TestTokenizers::sentencePieceMatchesPython() {
     const auto pieces = ref["pieces"].get<std::vector<std::string>>();
     QVERIFY(pieces.size() >= 50);
     QCOMPARE(tok->vocabSize(), static_cast<int>(pieces.size()));
-    for (int i = 0; i < tok->vocabSize(); ++i)
-        QCOMPARE(tok->piece(i), pieces[i]);
+    for (int i = 0; i < tok->vocabSize(); ++i) QCOMPARE(tok->piece(i), pieces[i]);
     QCOMPARE(tok->bosId(), ref["bos"].get<int>());
     QCOMPARE(tok->eosId(), ref["eos"].get<int>());
     QVERIFY(tok->bosId() >= 0);
@@ -666,8 +594,7 @@ void TestTokenizers::badInputNamesTheFile_data() {
     auto dirWith = [&](const std::string& tag,
                        const std::vector<std::pair<std::string, std::string>>& files) {
         const std::string dir = cstest::makeTempDir(tag);
-        for (const auto& [name, content] : files)
-            cstest::writeFile(dir + "/" + name, content);
+        for (const auto& [name, content] : files) cstest::writeFile(dir + "/" + name, content);
         return dir;
     };
     auto row = [](const char* name, const std::string& path, const std::string& file,

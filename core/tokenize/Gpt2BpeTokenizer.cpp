@@ -203,10 +203,8 @@ std::string repairUtf8(const std::string& s) {
     for (size_t i = 0; i < s.size();) {
         uint32_t cp = 0;
         const int k = scanUtf8(p + i, s.size() - i, &cp);
-        if (k > 0)
-            out.append(s, i, k);
-        else
-            out += "\xEF\xBF\xBD";
+        if (k > 0) out.append(s, i, k);
+        else out += "\xEF\xBF\xBD";
         i += k > 0 ? k : -k;
     }
     return out;
@@ -215,8 +213,7 @@ std::string repairUtf8(const std::string& s) {
 // The start of the character that ends at `end`, not before `begin`.
 size_t charStartBefore(std::string_view s, size_t begin, size_t end) {
     size_t i = end - 1;
-    while (i > begin && end - i < 4 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80)
-        --i;
+    while (i > begin && end - i < 4 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
     return i;
 }
 
@@ -229,13 +226,9 @@ bool isWhiteSpaceAt(std::string_view s, size_t i, size_t* len) {
 
 // Hugging Face's single_word test uses Unicode alphanumerics; every non-ASCII byte counts as one
 // here, which is right for letters and errs (towards not matching) for non-ASCII punctuation.
-bool isWordByte(unsigned char c) {
-    return std::isalnum(c) || c == '_' || c >= 0x80;
-}
+bool isWordByte(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
 
-std::string clip(const std::string& s) {
-    return s.size() > 60 ? s.substr(0, 60) + "..." : s;
-}
+std::string clip(const std::string& s) { return s.size() > 60 ? s.substr(0, 60) + "..." : s; }
 
 constexpr size_t kMaxCachedWord = 256;
 constexpr size_t kMaxCacheEntries = 1 << 18;
@@ -250,9 +243,7 @@ struct Gpt2BpeTokenizer::Regex {
     }
 };
 
-Gpt2BpeTokenizer::Gpt2BpeTokenizer() {
-    byteIds_.fill(-1);
-}
+Gpt2BpeTokenizer::Gpt2BpeTokenizer() { byteIds_.fill(-1); }
 Gpt2BpeTokenizer::~Gpt2BpeTokenizer() = default;
 
 void Gpt2BpeTokenizer::addPiece(const std::string& file, const std::string& piece, long id) {
@@ -282,18 +273,14 @@ void Gpt2BpeTokenizer::addMerge(const std::string& where, const std::string& con
 
 void Gpt2BpeTokenizer::finish() {
     const auto& m = byteMap();
-    for (int b = 0; b < 256; ++b)
-        byteIds_[b] = idOf(m.chars[b]);
+    for (int b = 0; b < 256; ++b) byteIds_[b] = idOf(m.chars[b]);
     bytes_.assign(pieces_.size(), std::string());
-    for (size_t id = 0; id < pieces_.size(); ++id)
-        bytes_[id] = pieceBytes(pieces_[id]);
-    for (const auto& t : added_)
-        bytes_[t.id] = t.content;
+    for (size_t id = 0; id < pieces_.size(); ++id) bytes_[id] = pieceBytes(pieces_[id]);
+    for (const auto& t : added_) bytes_[t.id] = t.content;
     std::stable_sort(added_.begin(), added_.end(), [](const AddedToken& x, const AddedToken& y) {
         return x.content.size() > y.content.size();
     });
-    for (const auto& t : added_)
-        addedFirstByte_[static_cast<unsigned char>(t.content[0])] = true;
+    for (const auto& t : added_) addedFirstByte_[static_cast<unsigned char>(t.content[0])] = true;
 
     regex_ = std::make_unique<Regex>();
     int err = 0;
@@ -500,8 +487,7 @@ std::vector<int> Gpt2BpeTokenizer::encode(const std::string& textIn) const {
             }
         }
         if (t->rstrip)
-            while (next < text.size() && isWhiteSpaceAt(text, next, &len))
-                next += len;
+            while (next < text.size() && isWhiteSpaceAt(text, next, &len)) next += len;
         encodeOrdinary(text.substr(segment, segmentEnd - segment), out);
         out.push_back(t->id);
         segment = i = next;
@@ -553,16 +539,13 @@ void Gpt2BpeTokenizer::encodeOrdinary(std::string_view text, std::vector<int>& o
 void Gpt2BpeTokenizer::encodeWord(std::string_view word, std::vector<int>& out) const {
     if (word.size() == 1) {
         const int id = byteIds_[static_cast<unsigned char>(word[0])];
-        if (id >= 0)
-            out.push_back(id);
-        else if (unkId_ >= 0)
-            out.push_back(unkId_);
+        if (id >= 0) out.push_back(id);
+        else if (unkId_ >= 0) out.push_back(unkId_);
         return;
     }
     if (ignoreMerges_) {
         std::string mapped;
-        for (unsigned char c : word)
-            mapped += byteMap().chars[c];
+        for (unsigned char c : word) mapped += byteMap().chars[c];
         auto it = ids_.find(mapped);
         if (it != ids_.end()) {
             out.push_back(it->second);
@@ -623,8 +606,7 @@ void Gpt2BpeTokenizer::bpe(std::string_view word, std::vector<int>& out) const {
         heap.push_back({it->second.rank, pos, syms[pos].id, syms[next].id, it->second.merged});
         std::push_heap(heap.begin(), heap.end(), later);
     };
-    for (int i = 0; i + 1 < static_cast<int>(syms.size()); ++i)
-        consider(i);
+    for (int i = 0; i + 1 < static_cast<int>(syms.size()); ++i) consider(i);
     while (!heap.empty()) {
         const int rank = heap.front().rank;
         batch.clear();
@@ -645,8 +627,7 @@ void Gpt2BpeTokenizer::bpe(std::string_view word, std::vector<int>& out) const {
             consider(c.pos);
         }
     }
-    for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next)
-        out.push_back(syms[i].id);
+    for (int i = syms.empty() ? -1 : 0; i >= 0; i = syms[i].next) out.push_back(syms[i].id);
 }
 
 }  // namespace cs

@@ -1,7 +1,6 @@
 #pragma once
 // GPT-2 byte-level BPE. Byte-exact with OpenAI's original encoder (vocab.json + merges.txt) and
-// with Hugging Face's BPE + ByteLevel tokenizer.json, whose added tokens are matched whole in the
-// text.
+// with Hugging Face's BPE + ByteLevel tokenizer.json, whose added tokens are matched whole.
 #include "tokenize/Tokenizer.h"
 
 #include <nlohmann/json_fwd.hpp>
@@ -66,7 +65,7 @@ private:
     std::unordered_map<std::string, int> ids_;
     std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> merge
     std::array<int, 256> byteIds_{};
-    std::vector<AddedToken> added_;  // longest first, so the first match is longest
+    std::vector<AddedToken> added_;               // longest first, so the first match is longest
     std::array<bool, 256> addedFirstByte_{};
     bool addPrefixSpace_ = false;
     bool useRegex_ = true;

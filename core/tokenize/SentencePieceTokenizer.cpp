@@ -1,23 +1,72 @@
 #include "tokenize/SentencePieceTokenizer.h"
 
+#include "tokenize/SentencePieceBackend.h"
 #include "util/Error.h"
 
-#include <sentencepiece_processor.h>
+#include <dlfcn.h>
+#include <mutex>
+#include <unistd.h>
 
 namespace cs {
 
-SentencePieceTokenizer::SentencePieceTokenizer(const std::string& modelPath)
-    : path_(modelPath), sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-    const auto status = sp_->Load(modelPath);
-    if (!status.ok()) {
+namespace {
+
+std::string exeDir() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return ".";
+    std::string p(buf, static_cast<size_t>(n));
+    return p.substr(0, p.rfind('/'));
+}
+
+// Finds and opens the plug-in once: beside the executable, in the install's lib directory, or
+// where the build put it.
+CsCreateSentencePiece pluginFactory(std::string* tried) {
+    static std::once_flag once;
+    static CsCreateSentencePiece factory = nullptr;
+    static std::string searched;
+    std::call_once(once, [] {
+        const std::string name = "libcircuitscope_spm.so";
+        std::vector<std::string> candidates;
+        if (const char* env = std::getenv("CIRCUITSCOPE_SPM_PLUGIN")) candidates.push_back(env);
+        const std::string dir = exeDir();
+        candidates.push_back(dir + "/" + name);
+        candidates.push_back(dir + "/../lib/circuitscope/" + name);
+#ifdef CS_SPM_PLUGIN_BUILD_PATH
+        candidates.push_back(CS_SPM_PLUGIN_BUILD_PATH);
+#endif
+        for (const auto& c : candidates) {
+            searched += (searched.empty() ? "" : ", ") + c;
+            if (::access(c.c_str(), R_OK) != 0) continue;
+            void* h = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+            if (!h) {
+                searched += std::string(" (") + ::dlerror() + ")";
+                continue;
+            }
+            factory = reinterpret_cast<CsCreateSentencePiece>(::dlsym(h, "cs_create_sentencepiece"));
+            if (factory) break;
+        }
+    });
+    *tried = searched;
+    return factory;
+}
+
+}  // namespace
+
+SentencePieceTokenizer::SentencePieceTokenizer(const std::string& modelPath) : path_(modelPath) {
+    std::string tried;
+    CsCreateSentencePiece create = pluginFactory(&tried);
+    if (!create) failIn(modelPath, "cannot read SentencePiece models: plug-in libcircuitscope_spm.so not found (looked in " + tried + ")");
+    int status = kSpmOk;
+    sp_.reset(create(modelPath.c_str(), &status));
+    if (!sp_) {
         // libsentencepiece's own messages point into its sources; say what the user can act on.
-        if (status.code() == sentencepiece::util::StatusCode::kNotFound)
-            failIn(modelPath, "cannot open (missing file?)");
+        if (status == kSpmNotFound) failIn(modelPath, "cannot open (missing file?)");
         failIn(modelPath, "not a valid SentencePiece model file");
     }
-    if (sp_->GetPieceSize() <= 0) failIn(modelPath, "SentencePiece model has no pieces");
-    bosId_ = sp_->bos_id();
-    eosId_ = sp_->eos_id();
+    if (sp_->size() <= 0) failIn(modelPath, "SentencePiece model has no pieces");
+    bosId_ = sp_->bosId();
+    eosId_ = sp_->eosId();
     prependBos_ = bosId_ >= 0;
 }
 
@@ -25,8 +74,8 @@ SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 std::vector<int> SentencePieceTokenizer::encode(const std::string& text) const {
     std::vector<int> ids;
-    const auto status = sp_->Encode(text, &ids);
-    if (!status.ok()) failIn(path_, "encoding failed: " + status.ToString());
+    std::string error;
+    if (!sp_->encode(text, &ids, &error)) failIn(path_, "encoding failed: " + error);
     return ids;
 }
 
@@ -35,20 +84,19 @@ std::string SentencePieceTokenizer::decode(const std::vector<int>& ids) const {
     known.reserve(ids.size());
     for (int id : ids)
         if (id >= 0 && id < vocabSize()) known.push_back(id);  // libsentencepiece rejects the rest
-    std::string text;
-    const auto status = sp_->Decode(known, &text);
-    if (!status.ok()) failIn(path_, "decoding failed: " + status.ToString());
+    std::string text, error;
+    if (!sp_->decode(known, &text, &error)) failIn(path_, "decoding failed: " + error);
     return text;
 }
 
 std::string SentencePieceTokenizer::piece(int id) const {
-    return id >= 0 && id < vocabSize() ? sp_->IdToPiece(id) : std::string();
+    return id >= 0 && id < vocabSize() ? sp_->idToPiece(id) : std::string();
 }
 
 std::string SentencePieceTokenizer::tokenText(int id) const {
     if (id < 0 || id >= vocabSize()) return {};
-    const std::string& p = sp_->IdToPiece(id);
-    if (sp_->IsControl(id)) return p;
+    const std::string p = sp_->idToPiece(id);
+    if (sp_->isControl(id)) return p;
     std::string text = decode({id});
     // Decoding strips the word-initial space of the first piece; a chip label should show it.
     static const std::string kSpaceMark = "\xE2\x96\x81";  // U+2581
@@ -57,14 +105,12 @@ std::string SentencePieceTokenizer::tokenText(int id) const {
     return text;
 }
 
-int SentencePieceTokenizer::vocabSize() const {
-    return sp_->GetPieceSize();
-}
+int SentencePieceTokenizer::vocabSize() const { return sp_->size(); }
 
 int SentencePieceTokenizer::idOf(const std::string& piece) const {
-    const int id = sp_->PieceToId(piece);
+    const int id = sp_->pieceToId(piece);
     // Unknown pieces come back as the unk id; only an exact round trip counts.
-    return id >= 0 && id < vocabSize() && sp_->IdToPiece(id) == piece ? id : -1;
+    return id >= 0 && id < vocabSize() && sp_->idToPiece(id) == piece ? id : -1;
 }
 
 }  // namespace cs

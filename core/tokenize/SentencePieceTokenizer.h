@@ -1,15 +1,14 @@
 #pragma once
-// SentencePiece (tokenizer.model, as Llama and Gemma ship it) through libsentencepiece.
+// SentencePiece (tokenizer.model, as Llama and Gemma ship it) through libsentencepiece, reached
+// through a plug-in (see SentencePieceBackend.h for why it is not linked directly).
 #include "tokenize/Tokenizer.h"
 
 #include <memory>
 #include <string>
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace cs {
+
+class SentencePieceBackend;
 
 class SentencePieceTokenizer final : public Tokenizer {
 public:
@@ -29,7 +28,7 @@ public:
 
 private:
     std::string path_;
-    std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+    std::unique_ptr<SentencePieceBackend> sp_;
 };
 
 }  // namespace cs

@@ -44,10 +44,8 @@ void applyTokenizerConfig(Tokenizer& t, const fs::path& path, bool readAddBos) {
         if (id < 0)
             failIn(file,
                    std::string("field '") + key + "': '" + token + "' is not in the vocabulary");
-        if (std::string(key) == "bos_token")
-            t.setBos(id);
-        else
-            t.setEos(id);
+        if (std::string(key) == "bos_token") t.setBos(id);
+        else t.setEos(id);
     }
     if (readAddBos) t.setPrependBos(JsonFields(j, file).booleanOr("add_bos_token", t.prependBos()));
 }
@@ -72,10 +70,8 @@ void applyModelConfig(Tokenizer& t, const fs::path& path) {
             failIn(file, std::string("field '") + key + "' (" + std::to_string(id) +
                              ") is outside the tokenizer's vocabulary of " +
                              std::to_string(t.vocabSize()));
-        if (std::string(key) == "bos_token_id")
-            t.setBos(static_cast<int>(id));
-        else
-            t.setEos(static_cast<int>(id));
+        if (std::string(key) == "bos_token_id") t.setBos(static_cast<int>(id));
+        else t.setEos(static_cast<int>(id));
     }
 }
 
@@ -94,9 +90,8 @@ std::unique_ptr<Tokenizer> loadFile(const fs::path& p) {
     }
     if (endsWith(name, ".json"))
         return Gpt2BpeTokenizer::fromTokenizerJson(path, readJsonFile(path));
-    failIn(path,
-           "not a tokenizer file (expected tokenizer.json, vocab.json, merges.txt or a "
-           "SentencePiece .model)");
+    failIn(path, "not a tokenizer file (expected tokenizer.json, vocab.json, merges.txt or a "
+                 "SentencePiece .model)");
 }
 
 std::unique_ptr<Tokenizer> loadDirectory(const fs::path& dir) {

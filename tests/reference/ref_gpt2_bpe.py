@@ -4,8 +4,8 @@ encoder: split the text with GPT-2's regex, turn each piece's UTF-8 bytes into t
 characters of bytes_to_unicode, then repeatedly merge the adjacent pair with the lowest rank in
 merges.txt (every occurrence, left to right) until no ranked pair is left.
 
-  ref_gpt2_bpe.py --dir DIR --input FILE           FILE: JSON list of strings -> JSON list of id lists
-  ref_gpt2_bpe.py --dir DIR --input FILE --decode  FILE: JSON list of id lists -> JSON list of strings
+  ref_gpt2_bpe.py --dir DIR --input FILE           JSON list of strings -> JSON list of id lists
+  ref_gpt2_bpe.py --dir DIR --input FILE --decode  JSON list of id lists -> JSON list of strings
 
 A lone surrogate U+DC80..U+DCFF in an input string stands for one byte that is not valid UTF-8
 (Python's surrogateescape), so the caller can pass arbitrary bytes through JSON. Decoding joins
