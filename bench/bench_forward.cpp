@@ -165,25 +165,40 @@ int main(int argc, char** argv) {
                 1000 / decode, decode * weightBytes / 1e9);
 
     if (!skipPython) {
-        const std::string cmd = "/usr/bin/python3 " CS_SOURCE_DIR "/bench/reference_bench.py --model " + dir +
-                                " --threads " + std::to_string(threads) + " --json";
-        FILE* p = ::popen(cmd.c_str(), "r");
-        std::string out;
-        char buf[4096];
-        size_t n;
-        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-        const int rc = p ? ::pclose(p) : -1;
-        try {
-            if (rc != 0) throw std::runtime_error("exit " + std::to_string(rc));
-            auto j = nlohmann::json::parse(out.substr(out.find('{')));
-            const double r1 = j["fwd_1x128_tok_s"], r8 = j["fwd_8x128_tok_s"], rd = j["decode_tok_s"];
-            std::printf("\nPyTorch eager %s (same model files, %d threads):\n", j["torch"].get<std::string>().c_str(),
-                        threads);
-            std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 1.5x]\n", "forward 1 x 128", r1, fwd1 / r1);
-            std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 1.0x]\n", "forward 8 x 128", r8, fwd8 / r8);
-            std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 2.0x]\n", "greedy decode (KV)", rd, decode / rd);
-        } catch (const std::exception& e) {
-            std::printf("\nPyTorch reference failed (%s): %s\n", e.what(), out.c_str());
+        // Two references: PyTorch eager with the same process settings we run under (same BLAS
+        // kernels, same OpenMP wait policy: isolates the runtime itself), and PyTorch eager as
+        // Debian installs it (what a user of python3-torch gets on this machine).
+        struct Ref {
+            const char* label;
+            const char* envPrefix;
+        };
+        const Ref refs[] = {
+            {"PyTorch eager, same process settings", ""},
+            {"PyTorch eager, Debian defaults", "env -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE CIRCUITSCOPE_KEEP_ENV=1 "},
+        };
+        for (const Ref& ref : refs) {
+            const std::string cmd = std::string(ref.envPrefix) + "/usr/bin/python3 " CS_SOURCE_DIR
+                                    "/bench/reference_bench.py --model " + dir + " --threads " +
+                                    std::to_string(threads) + " --json";
+            FILE* p = ::popen(cmd.c_str(), "r");
+            std::string out;
+            char buf[4096];
+            size_t n;
+            while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+            const int rc = p ? ::pclose(p) : -1;
+            try {
+                if (rc != 0 || out.find('{') == std::string::npos) throw std::runtime_error("exit " + std::to_string(rc));
+                auto j = nlohmann::json::parse(out.substr(out.find('{')));
+                const double r1 = j["fwd_1x128_tok_s"], r8 = j["fwd_8x128_tok_s"], rd = j["decode_tok_s"];
+                std::printf("\n%s (torch %s, OpenBLAS core %s, %d threads):\n", ref.label,
+                            j["torch"].get<std::string>().c_str(), j.value("blas_core", std::string("?")).c_str(),
+                            threads);
+                std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 1.5x]\n", "forward 1 x 128", r1, fwd1 / r1);
+                std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 1.0x]\n", "forward 8 x 128", r8, fwd8 / r8);
+                std::printf("%-22s %12.1f tokens/s   ratio %.2fx  [target >= 2.0x]\n", "greedy decode (KV)", rd, decode / rd);
+            } catch (const std::exception& e) {
+                std::printf("\n%s failed (%s): %s\n", ref.label, e.what(), out.c_str());
+            }
         }
     }
     std::string rm = "rm -rf " + dir;

@@ -73,6 +73,7 @@ std::vector<long> generate(const Transformer& model, const std::vector<long>& pr
     std::vector<long> seq(prompt), out;
     RunOptions opts;
     opts.hooks = hooks;
+    opts.lastPositionOnly = true;
     KvCache kv;
     if (s.useKvCache) {
         kv = model.makeKvCache(1, static_cast<long>(prompt.size()) + budget);

@@ -228,7 +228,9 @@ at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) c
     }
     for (int l = 0; l < cfg_.nLayers; ++l) x = block(l, x, o, offset);
     x = norm(x, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, o, offset);
-    at::Tensor logits = at::mm(x.reshape({B * T, cfg_.dModel}), w_.unembed).view({B, T, cfg_.vocabSize});
+    if (o.lastPositionOnly && T > 1) x = x.narrow(1, T - 1, 1);
+    const long Tout = x.size(1);
+    at::Tensor logits = at::mm(x.reshape({B * Tout, cfg_.dModel}), w_.unembed).view({B, Tout, cfg_.vocabSize});
     if (o.kv) o.kv->length = offset + T;
     return logits;
 }

@@ -42,6 +42,9 @@ struct RunOptions {
     ActivationCache* cache = nullptr;  // filled with the points `hooks` asks to cache
     KvCache* kv = nullptr;             // when set: tokens continue the cached sequence
     bool withGrad = false;             // keep autograd (attribution); default is inference mode
+    // Unembed only the last position (generation needs no more): logits come back [batch, 1, vocab].
+    // The LM head is the largest matmul of a small model, so this saves most of a prompt pass.
+    bool lastPositionOnly = false;
 };
 
 class Transformer {
