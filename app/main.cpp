@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
             break;
         }
         if (a == "--help" || a == "-h" || a == "--version") headless = true;
-        if (a == "--model" || a == "--threads") ++i;  // skip the option's value
+        if (a == "--model" || a == "--threads" || a == "--screenshot") ++i;  // skip the option's value
     }
     if (!headless) return cs::ui::runGui(argc, argv);
 

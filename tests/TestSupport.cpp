@@ -81,4 +81,30 @@ void writeFile(const std::string& path, const std::string& content) {
     out << content;
 }
 
+std::string byteChar(int b) {
+    int moved = 0;
+    for (int x = 0; x < b; ++x)
+        if (!((x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE)) ++moved;
+    const bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+    const unsigned cp = keep ? b : 256 + moved;
+    std::string s;
+    if (cp < 0x80) s += static_cast<char>(cp);
+    else s += static_cast<char>(0xC0 | (cp >> 6)), s += static_cast<char>(0x80 | (cp & 0x3F));
+    return s;
+}
+
+void writeByteLevelTokenizer(const std::string& dir) {
+    std::string vocab = "{";
+    for (int b = 0; b < 256; ++b) {
+        std::string piece;
+        for (char c : byteChar(b)) {
+            if (c == '"' || c == '\\') piece += '\\';
+            piece += c;
+        }
+        vocab += (b ? "," : "") + std::string("\"") + piece + "\":" + std::to_string(b);
+    }
+    writeFile(dir + "/vocab.json", vocab + "}");
+    writeFile(dir + "/merges.txt", "#version: 0.2\n");
+}
+
 }  // namespace cstest

@@ -19,5 +19,10 @@ std::string runReference(const std::string& script, const std::string& args);
 std::string readFile(const std::string& path);
 void writeFile(const std::string& path, const std::string& content);
 std::string shellQuote(const std::string& s);
+// GPT-2's bytes_to_unicode for one byte, written again here so that synthetic tokenizer files do
+// not depend on the code under test.
+std::string byteChar(int b);
+// Writes vocab.json + merges.txt of a 256-piece byte-level BPE (no merges) into dir.
+void writeByteLevelTokenizer(const std::string& dir);
 
 }  // namespace cstest

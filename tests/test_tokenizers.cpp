@@ -122,19 +122,7 @@ std::string idsText(const Ids& ids) {
               idsText(expected))                                                              \
                  .c_str())
 
-// GPT-2's bytes_to_unicode, written again here so that the synthetic files do not depend on the
-// code under test.
-std::string byteChar(int b) {
-    int moved = 0;
-    for (int x = 0; x < b; ++x)
-        if (!((x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE)) ++moved;
-    const bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-    const unsigned cp = keep ? b : 256 + moved;
-    std::string s;
-    if (cp < 0x80) s += static_cast<char>(cp);
-    else s += static_cast<char>(0xC0 | (cp >> 6)), s += static_cast<char>(0x80 | (cp & 0x3F));
-    return s;
-}
+using cstest::byteChar;
 
 // A small byte-level BPE: 256 byte pieces, a few merges, <|endoftext|> last. ("aa", "a") is
 // ranked before ("a", "a") on purpose: a merge whose input only exists after a later merge.

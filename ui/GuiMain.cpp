@@ -7,6 +7,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QSettings>
+#include <QTimer>
 
 namespace cs::ui {
 
@@ -18,8 +19,12 @@ int runGui(int argc, char** argv) {
     parser.addHelpOption();
     QCommandLineOption modelOpt("model", "Hugging Face model directory to open", "DIR");
     QCommandLineOption threadsOpt("threads", "Compute threads", "N");
+    // For the README's screenshots and for checking a real window by eye: grab the window once
+    // the first run has finished (or after a timeout), save it, and quit.
+    QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
     parser.addOption(modelOpt);
     parser.addOption(threadsOpt);
+    parser.addOption(shotOpt);
     parser.process(app);
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
 
@@ -30,6 +35,16 @@ int runGui(int argc, char** argv) {
     QString dir = parser.value(modelOpt);
     if (dir.isEmpty()) dir = QSettings().value("lastModel").toString();
     if (!dir.isEmpty()) window.openModel(dir);
+    if (parser.isSet(shotOpt)) {
+        const QString file = parser.value(shotOpt);
+        auto shoot = [&window, file] {
+            window.grab().save(file);
+            QApplication::quit();
+        };
+        QObject::connect(&session, &SessionController::generated, &window, [shoot] { QTimer::singleShot(300, shoot); });
+        QObject::connect(&session, &SessionController::failed, &window, [shoot] { QTimer::singleShot(300, shoot); });
+        QTimer::singleShot(30000, shoot);
+    }
     return app.exec();
 }
 

@@ -36,6 +36,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent)
     row->addWidget(maxNew_);
     row->addWidget(runButton);
     output_ = new QPlainTextEdit(central);
+    output_->setObjectName("output");
     output_->setReadOnly(true);
     layout->addLayout(row);
     layout->addWidget(output_, 1);
@@ -59,7 +60,10 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent)
         statusBar()->showMessage(tr("generated %1 tokens in %2 s").arg(r.newTokens.size()).arg(r.seconds, 0, 'f', 2));
     });
     connect(session_, &SessionController::failed, this, [this](const QString& m) {
-        QMessageBox::warning(this, tr("Circuitscope"), m);
+        // Window-modal, not application-modal: the rest of the app keeps working behind it.
+        auto* box = new QMessageBox(QMessageBox::Warning, tr("Circuitscope"), m, QMessageBox::Ok, this);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        box->open();
     });
     connect(session_, &SessionController::busyChanged, this, [this](bool busy) {
         statusBar()->showMessage(busy ? tr("working...") : QString());
