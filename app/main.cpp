@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     cs::cli::addForwardCommand(app, run);
     cs::cli::addGenerateCommand(app, run);
     cs::cli::addHooksCommand(app, run);
+    cs::cli::addTrainLmCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,9 @@ void addTokenizeCommand(CLI::App& app, CommandRunner& run);
 void addForwardCommand(CLI::App& app, CommandRunner& run);
 void addGenerateCommand(CLI::App& app, CommandRunner& run);
 void addHooksCommand(CLI::App& app, CommandRunner& run);
+void addTrainLmCommand(CLI::App& app, CommandRunner& run);
+// Set by SIGINT once a long command has asked for it (the command then saves and stops).
+std::atomic<bool>& interruptFlag();
 
 }  // namespace cs::cli
 

@@ -44,6 +44,9 @@ struct SaeConfig {
     nlohmann::json extraMetadata = nlohmann::json::object();
 };
 
+// L from "blocks.L.<...>", or -1.
+int layerOfHook(const std::string& hook);
+
 // SAELens cfg.json, v6 (`metadata` or `meta` object) or a flat pre-6 layout. `file` names errors.
 SaeConfig parseSaeLensConfig(const nlohmann::json& j, const std::string& file);
 // Llama Scope hyperparams.json (see SaeConfig.cpp for the fields relied on).

@@ -32,4 +32,6 @@ enum SentencePieceLoadStatus { kSpmOk = 0, kSpmNotFound = 1, kSpmInvalid = 2 };
 extern "C" {
 // Exported by the plug-in. Returns null and sets *status on failure.
 typedef cs::SentencePieceBackend* (*CsCreateSentencePiece)(const char* path, int* status);
+// Exported by the plug-in: SentencePieceTrainer::Train with its flag string. False + message on failure.
+typedef bool (*CsTrainSentencePiece)(const char* args, std::string* error);
 }

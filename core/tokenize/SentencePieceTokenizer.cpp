@@ -21,9 +21,9 @@ std::string exeDir() {
 
 // Finds and opens the plug-in once: beside the executable, in the install's lib directory, or
 // where the build put it.
-CsCreateSentencePiece pluginFactory(std::string* tried) {
+void* pluginHandle(std::string* tried) {
     static std::once_flag once;
-    static CsCreateSentencePiece factory = nullptr;
+    static void* handle = nullptr;
     static std::string searched;
     std::call_once(once, [] {
         const std::string name = "libcircuitscope_spm.so";
@@ -43,12 +43,17 @@ CsCreateSentencePiece pluginFactory(std::string* tried) {
                 searched += std::string(" (") + ::dlerror() + ")";
                 continue;
             }
-            factory = reinterpret_cast<CsCreateSentencePiece>(::dlsym(h, "cs_create_sentencepiece"));
-            if (factory) break;
+            handle = h;
+            break;
         }
     });
     *tried = searched;
-    return factory;
+    return handle;
+}
+
+CsCreateSentencePiece pluginFactory(std::string* tried) {
+    void* h = pluginHandle(tried);
+    return h ? reinterpret_cast<CsCreateSentencePiece>(::dlsym(h, "cs_create_sentencepiece")) : nullptr;
 }
 
 }  // namespace
@@ -111,6 +116,14 @@ int SentencePieceTokenizer::idOf(const std::string& piece) const {
     const int id = sp_->pieceToId(piece);
     // Unknown pieces come back as the unk id; only an exact round trip counts.
     return id >= 0 && id < vocabSize() && sp_->idToPiece(id) == piece ? id : -1;
+}
+
+void trainSentencePiece(const std::string& args) {
+    std::string tried, error;
+    void* h = pluginHandle(&tried);
+    auto train = h ? reinterpret_cast<CsTrainSentencePiece>(::dlsym(h, "cs_train_sentencepiece")) : nullptr;
+    if (!train) throw Error("cannot train SentencePiece: plug-in libcircuitscope_spm.so not found (looked in " + tried + ")");
+    if (!train(args.c_str(), &error)) throw Error("SentencePiece training failed: " + error);
 }
 
 }  // namespace cs

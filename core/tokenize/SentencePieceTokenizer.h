@@ -31,4 +31,8 @@ private:
     std::unique_ptr<SentencePieceBackend> sp_;
 };
 
+// Trains a SentencePiece model (SentencePieceTrainer flags, e.g. "--input=F --model_prefix=P
+// --vocab_size=N --model_type=bpe"). Throws cs::Error with the library's message on failure.
+void trainSentencePiece(const std::string& args);
+
 }  // namespace cs

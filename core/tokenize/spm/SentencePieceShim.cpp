@@ -3,6 +3,7 @@
 #include "tokenize/SentencePieceBackend.h"
 
 #include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 
 namespace {
 
@@ -41,4 +42,11 @@ extern "C" __attribute__((visibility("default"))) cs::SentencePieceBackend* cs_c
     }
     *status = cs::kSpmOk;
     return b;
+}
+
+extern "C" __attribute__((visibility("default"))) bool cs_train_sentencepiece(const char* args,
+                                                                             std::string* error) {
+    const auto st = sentencepiece::SentencePieceTrainer::Train(args);
+    if (!st.ok() && error) *error = st.ToString();
+    return st.ok();
 }

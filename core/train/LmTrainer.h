@@ -1,0 +1,54 @@
+#pragma once
+// Trains a small GPT-2-architecture language model and its SentencePiece BPE tokenizer on a text
+// corpus, and writes an ordinary Hugging Face directory (config.json, model.safetensors,
+// tokenizer.model) that ModelLoader reads back. The model is trained through the same
+// Transformer runtime that serves inference, so what is trained is exactly what is run.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace cs {
+
+struct LmTrainOptions {
+    std::string corpus;
+    std::string outDir;
+    int layers = 4;
+    int dModel = 128;
+    int heads = 4;
+    int ctx = 128;
+    int vocab = 2048;
+    int batch = 32;
+    long steps = 2000;
+    double lr = 3e-3;
+    double weightDecay = 0.1;
+    int warmupSteps = 100;
+    double heldOutFraction = 0.1;
+    uint64_t seed = 0;
+    bool storeF16 = false;     // model.safetensors in F16 (smaller bundles)
+    int checkpointEvery = 500; // steps; the directory is always a loadable model after each
+    const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop after the current step
+};
+
+struct LmTrainProgress {
+    long step = 0;
+    long steps = 0;
+    double loss = 0;
+    double tokensPerSecond = 0;
+    double secondsLeft = 0;
+};
+
+struct LmTrainReport {
+    long steps = 0;
+    long tokensSeen = 0;
+    double seconds = 0;
+    double tokensPerSecond = 0;
+    double trainLoss = 0;
+    double heldOutBitsPerByte = 0;
+    long parameters = 0;
+    bool stoppedEarly = false;
+};
+
+LmTrainReport trainLm(const LmTrainOptions& opt, const std::function<void(const LmTrainProgress&)>& onProgress = {});
+
+}  // namespace cs
