@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     cs::cli::addGenerateCommand(app, run);
     cs::cli::addHooksCommand(app, run);
     cs::cli::addTrainLmCommand(app, run);
+    cs::cli::addTrainSaeCommand(app, run);
+    cs::cli::addFeaturesCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -155,6 +155,15 @@ private Q_SLOTS:
         auto gemmaFile = cs::loadSae(path("gemma-scope-res/layer_0/width_1k/average_l0_9/params.npz"), "blocks.1.hook_resid_post");
         QCOMPARE(gemmaFile->config().hookName, std::string("blocks.1.hook_resid_post"));
         QCOMPARE(gemmaFile->config().hookLayer, 1);
+        QCOMPARE(cs::guessGemmaScopeHook("/d/gemma-scope-2b-pt-res/layer_12/width_16k/average_l0_71/params.npz"),
+                 std::string("blocks.12.hook_resid_post"));
+        QCOMPARE(cs::guessGemmaScopeHook("/my-attempt/gemma-scope-2b-pt-mlp-canonical/layer_3/width_16k/canonical"),
+                 std::string("blocks.3.hook_mlp_out"));
+        QCOMPARE(cs::guessGemmaScopeHook("/x/gemma-scope-9b-pt-att/layer_5/width_16k/average_l0_9/params.npz"),
+                 std::string("blocks.5.attn.hook_z"));
+        QCOMPARE(cs::guessGemmaScopeHook("/x/gemma-scope-2b-pt-res/embedding/width_4k/average_l0_6/params.npz"),
+                 std::string("hook_embed"));
+        QCOMPARE(cs::guessGemmaScopeHook("/x/layer_mine/params.npz"), std::string());
         auto llama = cs::loadSae(path("llamascope_tc"));
         QCOMPARE(int(llama->config().architecture), int(cs::SaeArch::JumpReLUTranscoder));
         QCOMPARE(llama->config().hookName, std::string("blocks.0.ln2.hook_normalized"));

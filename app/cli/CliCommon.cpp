@@ -1,6 +1,7 @@
 #include "cli/CliCommon.h"
 
 #include "model/ModelLoader.h"
+#include "runtime/DemoBundle.h"
 #include "util/Error.h"
 
 #include <sys/stat.h>
@@ -22,7 +23,8 @@ void PromptArgs::addTo(CLI::App& cmd) {
         ->check(CLI::IsMember({"auto", "yes", "no"}));
 }
 
-LoadedModel loadModelAndTokenizer(const std::string& dir) {
+LoadedModel loadModelAndTokenizer(const std::string& dirOrDemo) {
+    const std::string dir = resolveModelDir(dirOrDemo);
     LoadedModel m;
     m.model = loadModel(dir);
     const bool hasTok = exists(dir + "/tokenizer.json") || exists(dir + "/vocab.json") ||

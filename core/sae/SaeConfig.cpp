@@ -186,8 +186,8 @@ SaeConfig parseSaeLensConfig(const nlohmann::json& j, const std::string& file) {
     return c;
 }
 
-// Llama Scope (OpenMOSS lm_saes). Fields relied on, from SAELens' llama_scope loader and
-// lm_saes' SparseAutoEncoder (both read through the search tool):
+// Llama Scope (OpenMOSS lm_saes). Fields relied on, as SAELens' get_llama_scope_config_from_hf
+// and lm_saes' SparseAutoEncoder (encode, standardize_parameters_of_dataset_norm) read them:
 //   d_model, d_sae (or expansion_factor), hook_point_in, hook_point_out (differs from the input for
 //   the "TC" transcoders, e.g. blocks.L.ln2.hook_normalized -> blocks.L.hook_mlp_out), act_fn
 //   ("jumprelu"; "topk" with top_k; "relu"), jump_relu_threshold (one scalar for all features),
@@ -255,14 +255,27 @@ SaeConfig parseLlamaScopeConfig(const nlohmann::json& j, const std::string& file
 }
 
 std::string guessGemmaScopeHook(const std::string& path) {
-    static const std::regex layerRe(R"(layer_(\d+))");
-    std::smatch m;
-    const bool embedding = path.find("embedding") != std::string::npos;
-    if (!std::regex_search(path, m, layerRe)) return embedding ? "hook_embed" : "";
-    const std::string b = "blocks." + m[1].str() + ".";
-    // The release name (gemma-scope-2b-pt-res / -mlp / -att) says which stream it reads.
-    if (path.find("-mlp") != std::string::npos || path.find("_mlp") != std::string::npos) return b + "hook_mlp_out";
-    if (path.find("-att") != std::string::npos || path.find("_att") != std::string::npos) return b + "attn.hook_z";
+    // Only the release folder (gemma-scope-2b-pt-res / -mlp / -att, maybe with -canonical, as
+    // SAELens' gemma_2 loader reads it) and the layer_N folder count: other parts of the path are the user's own names.
+    static const std::regex layerRe(R"(^layer_(\d+)$)");
+    std::string release, layer;
+    bool embedding = false;
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t end = path.find('/', start);
+        if (end == std::string::npos) end = path.size();
+        const std::string part = path.substr(start, end - start);
+        std::smatch m;
+        if (part.find("gemma-scope") != std::string::npos) release = part;
+        if (std::regex_match(part, m, layerRe)) layer = m[1];
+        if (part == "embedding") embedding = true;
+        start = end + 1;
+    }
+    if (embedding) return "hook_embed";
+    if (layer.empty()) return "";
+    const std::string b = "blocks." + layer + ".";
+    if (release.find("-mlp") != std::string::npos) return b + "hook_mlp_out";
+    if (release.find("-att") != std::string::npos) return b + "attn.hook_z";
     return b + "hook_resid_post";
 }
 

@@ -25,9 +25,11 @@ struct SaeConfig {
     long k = 0;  // TopK only
     bool applyBDecToInput = true;
     // "none", or "expected_average_only_in": the input is multiplied by normScaleIn and the output
-    // divided by normScaleOut (one factor for SAELens; Llama Scope derives both from its dataset
-    // norms). Sae folds the factors into the weights at construction, after which this is "none".
-    // Other SAELens modes (constant_norm_rescale, layer_norm) are refused where the Sae is built.
+    // divided by normScaleOut. SAELens keeps its one factor outside cfg.json (in its pretrained
+    // directory), so we read it from a `norm_scaling_factor` field when one is there and refuse
+    // the file otherwise; Llama Scope derives both factors from its dataset norms. Sae folds the
+    // factors into the weights at construction, after which this is "none". SAELens'
+    // per-token modes (constant_norm_rescale, layer_norm) are refused: decode alone could not undo them.
     std::string normalizeActivations = "none";
     double normScaleIn = 0.0;   // 0: not given
     double normScaleOut = 0.0;

@@ -278,6 +278,8 @@ def load_saelens(folder):
 
 
 def load_gemmascope(path):
+    if os.path.isdir(path):
+        path = os.path.join(path, "params.npz")
     with np.load(path) as z:
         w = {k: torch.from_numpy(z[k]).double() for k in z.files}
 

@@ -1,0 +1,47 @@
+#include "cli/CliCommon.h"
+
+#include "train/SaeTrainer.h"
+
+#include <cstdio>
+
+namespace cs::cli {
+
+void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
+    auto* cmd = app.add_subcommand("train-sae", "Train an SAE (or, with --hook-out, a transcoder) and write a SAELens folder");
+    auto o = std::make_shared<SaeTrainOptions>();
+    cmd->add_option("--model", o->modelDir, "Hugging Face model directory")->required();
+    cmd->add_option("--hook", o->hook, "Hook point the SAE reads (e.g. blocks.2.hook_resid_post)")->required();
+    cmd->add_option("--hook-out", o->hookOut, "Transcoder: hook point whose activation it predicts");
+    cmd->add_option("--corpus", o->corpus, "Plain-text corpus (its last 10% is held out for metrics)")->required();
+    cmd->add_option("--out", o->outDir, "Output SAELens folder")->required();
+    cmd->add_option("--d-sae", o->dSae, "Number of features")->check(CLI::PositiveNumber);
+    cmd->add_option("--arch", o->arch, "topk or relu")->check(CLI::IsMember({"topk", "relu"}));
+    cmd->add_option("--k", o->k, "Active features per token (topk)")->check(CLI::PositiveNumber);
+    cmd->add_option("--l1", o->l1, "Sparsity coefficient (relu)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--tokens", o->tokens, "Training activations")->check(CLI::PositiveNumber);
+    cmd->add_option("--batch", o->batch, "Activations per step")->check(CLI::PositiveNumber);
+    cmd->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+    cmd->add_option("--seed", o->seed, "Seed");
+    cmd->callback([o, &run] {
+        run = [o] {
+            o->stop = &interruptFlag();
+            std::fprintf(stderr, "train-sae: %s @ %s -> %s (Ctrl-C stops and saves)\n", o->modelDir.c_str(),
+                         o->hook.c_str(), o->outDir.c_str());
+            SaeTrainReport r = trainSae(*o, [](const SaeTrainProgress& p) {
+                std::fprintf(stderr, "\r%ld/%ld tokens  mse %.4f  L0 %.1f  dead %.1f%%  %.0f tok/s  ETA %.0f s   ",
+                             p.tokens, p.totalTokens, p.mse, p.l0, 100 * p.deadFraction, p.tokensPerSecond,
+                             p.secondsLeft);
+            });
+            std::fprintf(stderr, "\n");
+            const SaeMetrics& m = r.metrics;
+            printJson({{"tokens", r.tokens}, {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},
+                       {"stopped_early", r.stoppedEarly}, {"l0", m.l0}, {"variance_explained", m.varianceExplained},
+                       {"dead_fraction", m.deadFraction}, {"ce_clean", m.ceClean}, {"ce_spliced", m.ceSpliced},
+                       {"ce_zero_ablated", m.ceZeroAblated}, {"ce_loss_recovered", m.ceLossRecovered},
+                       {"ce_increase", m.ceIncrease}, {"eval_tokens", m.evalTokens}});
+            return 0;
+        };
+    });
+}
+
+}  // namespace cs::cli

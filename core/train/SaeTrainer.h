@@ -1,0 +1,70 @@
+#pragma once
+// Trains an SAE (input and output at one hook) or a transcoder (input at --hook, output predicted
+// at --hook-out) on a model's activations over a text corpus, and writes a SAELens folder.
+// Activations stream from the model through a shuffling buffer; training uses Adam with warm-up
+// and a final decay; TopK SAEs get the AuxK loss on dead features (Gao et al. 2024) to keep them
+// alive. Activations are scaled to an average norm of sqrt(d) while training, and the scale is
+// folded back into the weights before saving, so the file works on raw activations.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cs {
+
+class Transformer;
+class Tokenizer;
+class Sae;
+
+struct SaeTrainOptions {
+    std::string modelDir;
+    std::string hook;
+    std::string hookOut;  // non-empty: a transcoder from hook to hookOut
+    std::string corpus;
+    std::string outDir;
+    long dSae = 1024;
+    std::string arch = "topk";  // topk | relu
+    int k = 8;
+    double l1 = 5.0;            // relu: sparsity coefficient on f * ||W_dec row||
+    long tokens = 2'000'000;    // training activations
+    int batch = 4096;           // activations per step
+    double lr = 1e-3;
+    long bufferTokens = 65536;
+    double heldOutFraction = 0.1;
+    long evalTokens = 16384;
+    uint64_t seed = 0;
+    const std::atomic<bool>* stop = nullptr;
+};
+
+struct SaeMetrics {
+    double l0 = 0;
+    double varianceExplained = 0;
+    double deadFraction = 0;      // never fired over the last training window
+    double ceClean = 0, ceSpliced = 0, ceZeroAblated = 0;
+    double ceLossRecovered = 0;   // (zero - spliced) / (zero - clean)
+    double ceIncrease = 0;        // spliced - clean, nats per token
+    long evalTokens = 0;
+};
+
+struct SaeTrainProgress {
+    long tokens = 0, totalTokens = 0;
+    double mse = 0, l0 = 0, deadFraction = 0, tokensPerSecond = 0, secondsLeft = 0;
+};
+
+struct SaeTrainReport {
+    long steps = 0, tokens = 0;
+    double seconds = 0, tokensPerSecond = 0;
+    bool stoppedEarly = false;
+    SaeMetrics metrics;
+};
+
+SaeTrainReport trainSae(const SaeTrainOptions& opt, const std::function<void(const SaeTrainProgress&)>& onProgress = {});
+
+// Held-out evaluation (L0, variance explained, CE with the SAE spliced in without its error term
+// against the clean and the zero-ablated model). `paragraphs` are tokenized with BOS each.
+SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shared_ptr<Sae> sae,
+                       const std::vector<std::string>& paragraphs, long maxTokens);
+
+}  // namespace cs
