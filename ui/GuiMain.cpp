@@ -1,5 +1,6 @@
 #include "ui/GuiMain.h"
 
+#include "runtime/DemoBundle.h"
 #include "runtime/Threads.h"
 #include "ui/MainWindow.h"
 #include "ui/SessionController.h"
@@ -17,7 +18,7 @@ int runGui(int argc, char** argv) {
     QApplication::setApplicationName("circuitscope");
     QCommandLineParser parser;
     parser.addHelpOption();
-    QCommandLineOption modelOpt("model", "Hugging Face model directory to open", "DIR");
+    QCommandLineOption modelOpt("model", "Hugging Face model directory to open, or 'demo'", "DIR");
     QCommandLineOption threadsOpt("threads", "Compute threads", "N");
     // For the README's screenshots and for checking a real window by eye: grab the window once
     // the first run has finished (or after a timeout), save it, and quit.
@@ -33,7 +34,11 @@ int runGui(int argc, char** argv) {
     window.resize(1100, 720);
     window.show();
     QString dir = parser.value(modelOpt);
+    const std::string demo = cs::demoBundleDir();
+    const QString demoModel = demo.empty() ? QString() : QString::fromStdString(demo + "/model");
+    if (dir == "demo") dir = demoModel;
     if (dir.isEmpty()) dir = QSettings().value("lastModel").toString();
+    if (dir.isEmpty()) dir = demoModel;
     if (!dir.isEmpty()) window.openModel(dir);
     if (parser.isSet(shotOpt)) {
         const QString file = parser.value(shotOpt);
