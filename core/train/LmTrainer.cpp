@@ -109,6 +109,55 @@ ModelWeights weightsFrom(const std::vector<NamedParam>& p, int layers) {
     return w;
 }
 
+// Model, parameters and optimiser of one training run: the step that train-lm repeats and that
+// the training benchmark times.
+class LmStepper {
+public:
+    LmStepper(const LmTrainOptions& o, const ModelConfig& cfg)
+        : o_(o), params_(initParams(o)), model_(cfg, weightsFrom(params_, o.layers)) {
+        std::vector<at::Tensor> decay, noDecay;
+        for (const auto& p : params_) {
+            (p.decay ? decay : noDecay).push_back(p.t);
+            all_.push_back(p.t);
+            parameters_ += p.t.numel();
+        }
+        using torch::optim::AdamWOptions;
+        auto opts = [&](double wd) {
+            return std::make_unique<AdamWOptions>(AdamWOptions(o.lr).betas(std::make_tuple(0.9, 0.95)).weight_decay(wd));
+        };
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        groups.emplace_back(decay, opts(o.weightDecay));
+        groups.emplace_back(noDecay, opts(0.0));
+        optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups), AdamWOptions(o.lr));
+        run_.withGrad = true;
+    }
+
+    // batch: [B, ctx + 1] token ids; returns the loss before the update.
+    double step(const at::Tensor& batch, double lr) {
+        for (auto& g : optimizer_->param_groups())
+            static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+        at::Tensor logits = model_.forward(batch.narrow(1, 0, o_.ctx), run_);
+        at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, o_.vocab}), batch.narrow(1, 1, o_.ctx).reshape({-1}));
+        optimizer_->zero_grad();
+        loss.backward();
+        torch::nn::utils::clip_grad_norm_(all_, 1.0);
+        optimizer_->step();
+        return loss.item<double>();
+    }
+
+    const std::vector<NamedParam>& params() const { return params_; }
+    long parameters() const { return parameters_; }
+
+private:
+    const LmTrainOptions& o_;
+    std::vector<NamedParam> params_;
+    Transformer model_;
+    std::vector<at::Tensor> all_;
+    long parameters_ = 0;
+    std::unique_ptr<torch::optim::AdamW> optimizer_;
+    RunOptions run_;
+};
+
 void writeJson(const std::string& path, const nlohmann::json& j) {
     const std::string tmp = path + ".tmp";
     std::ofstream(tmp) << j.dump(2) << "\n";
@@ -201,30 +250,14 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
 
     // 2. Model and optimiser.
     at::manual_seed(o.seed);
-    std::vector<NamedParam> params = initParams(o);
     const ModelConfig cfg = configFor(o, *tok);
-    Transformer model(cfg, weightsFrom(params, o.layers));
-    std::vector<at::Tensor> decay, noDecay, all;
-    long nParams = 0;
-    for (const auto& p : params) {
-        (p.decay ? decay : noDecay).push_back(p.t);
-        all.push_back(p.t);
-        nParams += p.t.numel();
-    }
-    using torch::optim::AdamWOptions;
-    auto opts = [&](double wd) {
-        return std::make_unique<AdamWOptions>(AdamWOptions(o.lr).betas(std::make_tuple(0.9, 0.95)).weight_decay(wd));
-    };
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(decay, opts(o.weightDecay));
-    groups.emplace_back(noDecay, opts(0.0));
-    torch::optim::AdamW optimizer(std::move(groups), AdamWOptions(o.lr));
+    LmStepper stepper(o, cfg);
+    const std::vector<NamedParam>& params = stepper.params();
+    const long nParams = stepper.parameters();
 
     at::Tensor trainT = at::tensor(std::vector<int64_t>(train.begin(), train.end()), at::kLong);
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<long> offset(0, static_cast<long>(train.size()) - o.ctx - 2);
-    RunOptions run;
-    run.withGrad = true;
     LmTrainReport rep;
     rep.parameters = nParams;
     const auto t0 = Clock::now();
@@ -245,17 +278,9 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
                               ? o.lr * (step + 1) / o.warmupSteps
                               : o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * (step - o.warmupSteps) /
                                                                       std::max<long>(1, o.steps - o.warmupSteps))));
-        for (auto& g : optimizer.param_groups()) static_cast<AdamWOptions&>(g.options()).lr(lr);
         std::vector<at::Tensor> rows;
         for (int b = 0; b < o.batch; ++b) rows.push_back(trainT.narrow(0, offset(rng), o.ctx + 1));
-        at::Tensor batch = at::stack(rows);
-        at::Tensor logits = model.forward(batch.narrow(1, 0, o.ctx), run);
-        at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, o.vocab}), batch.narrow(1, 1, o.ctx).reshape({-1}));
-        optimizer.zero_grad();
-        loss.backward();
-        torch::nn::utils::clip_grad_norm_(all, 1.0);
-        optimizer.step();
-        const double l = loss.item<double>();
+        const double l = stepper.step(at::stack(rows), lr);
         smoothed = step == 0 ? l : 0.98 * smoothed + 0.02 * l;
         rep.steps = step + 1;
         rep.tokensSeen += static_cast<long>(o.batch) * o.ctx;
@@ -279,6 +304,28 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
     rep.heldOutBitsPerByte = heldOutBitsPerByte(*saved, held, corpus.heldOutBytes, tok->bosId());
     saveModel(o, cfg, params, info());
     return rep;
+}
+
+double measureLmTrainingThroughput(const LmTrainOptions& o, int steps) {
+    at::manual_seed(static_cast<int64_t>(o.seed));
+    ModelConfig cfg;
+    cfg.modelType = "gpt2";
+    cfg.nLayers = o.layers;
+    cfg.dModel = o.dModel;
+    cfg.nHeads = cfg.nKvHeads = o.heads;
+    cfg.dHead = o.dModel / o.heads;
+    cfg.dMlp = 4 * o.dModel;
+    cfg.vocabSize = o.vocab;
+    cfg.nCtx = o.ctx;
+    LmStepper stepper(o, cfg);
+    auto batch = [&] { return at::randint(o.vocab, {o.batch, o.ctx + 1}, at::kLong); };
+    for (int i = 0; i < 3; ++i) stepper.step(batch(), o.lr);  // warm-up
+    std::vector<at::Tensor> batches;
+    for (int i = 0; i < steps; ++i) batches.push_back(batch());
+    const auto t0 = Clock::now();
+    for (const auto& b : batches) stepper.step(b, o.lr);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    return static_cast<double>(steps) * o.batch * o.ctx / s;
 }
 
 }  // namespace cs

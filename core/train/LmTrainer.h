@@ -49,6 +49,10 @@ struct LmTrainReport {
     bool stoppedEarly = false;
 };
 
+// Tokens per second of the training step alone (forward, backward, AdamW, clipping) on random
+// tokens, for the benchmark.
+double measureLmTrainingThroughput(const LmTrainOptions& opt, int steps);
+
 LmTrainReport trainLm(const LmTrainOptions& opt, const std::function<void(const LmTrainProgress&)>& onProgress = {});
 
 }  // namespace cs
