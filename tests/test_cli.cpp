@@ -114,6 +114,43 @@ private Q_SLOTS:
         QCOMPARE(j["pieces"][1].get<std::string>(), std::string("\xC4\xA0world"));  // "Ġworld"
     }
 
+    void featuresOnTheDemoBundle() {
+        // The demo bundle is part of the repository (resources/demo), so this needs no ../shared.
+        Result r = cli("features --model demo --prompt " + shellQuote("Once upon a time, there was a little girl") +
+                       " --top 5 --json");
+        QCOMPARE(r.rc, 0);
+        auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+        const size_t T = j["tokens"].size();
+        QVERIFY(T > 5);
+        QCOMPARE(j["tokens"][0].get<long>(), 1L);  // BOS, as the demo's SentencePiece model says
+        QVERIFY(j["saes"].size() >= 4);
+        int nonEmpty = 0;
+        for (const auto& sae : j["saes"]) {
+            QCOMPARE(sae["positions"].size(), T);
+            for (const auto& pos : sae["positions"]) {
+                QVERIFY(pos.size() <= 5);
+                double prev = 1e30;
+                for (const auto& e : pos) {
+                    const double a = e["activation"].get<double>();
+                    QVERIFY(a > 0 && a <= prev);  // positive, descending
+                    prev = a;
+                }
+                nonEmpty += pos.empty() ? 0 : 1;
+            }
+        }
+        QVERIFY(nonEmpty > static_cast<int>(T));
+        // An explicit --sae gives the same numbers for that SAE as the default set.
+        const std::string one = sourceDir() + "/resources/demo/saes/res-L2";
+        Result r2 = cli("features --model demo --sae " + shellQuote(one) + " --prompt " +
+                        shellQuote("Once upon a time, there was a little girl") + " --top 5 --json");
+        QCOMPARE(r2.rc, 0);
+        auto j2 = nlohmann::json::parse(r2.out.substr(r2.out.find('{')));
+        QCOMPARE(j2["saes"].size(), size_t(1));
+        for (const auto& sae : j["saes"])
+            if (sae["id"] == "res-L2") QCOMPARE(sae["positions"].dump(), j2["saes"][0]["positions"].dump());
+        expectError("features --model demo --sae /nonexistent/sae --tokens 1,2", "/nonexistent/sae");
+    }
+
     void badInput() {
         const std::string m = shellQuote(model_);
         expectError("forward --model /nonexistent/model --tokens 1", "/nonexistent/model/config.json");
