@@ -64,7 +64,7 @@ std::vector<NamedParam> initParams(const LmTrainOptions& o) {
     return p;
 }
 
-ModelConfig configFor(const LmTrainOptions& o, const Tokenizer& tok) {
+ModelConfig configFor(const LmTrainOptions& o, int bosId, int eosId) {
     ModelConfig c;
     c.modelType = "gpt2";
     c.nLayers = o.layers;
@@ -75,8 +75,8 @@ ModelConfig configFor(const LmTrainOptions& o, const Tokenizer& tok) {
     c.dMlp = 4 * o.dModel;
     c.vocabSize = o.vocab;
     c.nCtx = o.ctx;
-    c.bosTokenId = tok.bosId();
-    c.eosTokenId = tok.eosId();
+    c.bosTokenId = bosId;
+    c.eosTokenId = eosId;
     return c;
 }
 
@@ -250,7 +250,7 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
 
     // 2. Model and optimiser.
     at::manual_seed(o.seed);
-    const ModelConfig cfg = configFor(o, *tok);
+    const ModelConfig cfg = configFor(o, tok->bosId(), tok->eosId());
     LmStepper stepper(o, cfg);
     const std::vector<NamedParam>& params = stepper.params();
     const long nParams = stepper.parameters();
@@ -308,16 +308,7 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
 
 double measureLmTrainingThroughput(const LmTrainOptions& o, int steps) {
     at::manual_seed(static_cast<int64_t>(o.seed));
-    ModelConfig cfg;
-    cfg.modelType = "gpt2";
-    cfg.nLayers = o.layers;
-    cfg.dModel = o.dModel;
-    cfg.nHeads = cfg.nKvHeads = o.heads;
-    cfg.dHead = o.dModel / o.heads;
-    cfg.dMlp = 4 * o.dModel;
-    cfg.vocabSize = o.vocab;
-    cfg.nCtx = o.ctx;
-    LmStepper stepper(o, cfg);
+    LmStepper stepper(o, configFor(o, 1, 2));
     auto batch = [&] { return at::randint(o.vocab, {o.batch, o.ctx + 1}, at::kLong); };
     for (int i = 0; i < 3; ++i) stepper.step(batch(), o.lr);  // warm-up
     std::vector<at::Tensor> batches;

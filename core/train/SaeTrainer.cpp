@@ -127,6 +127,9 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     auto tok = loadTokenizer(o.modelDir);
     CorpusSplit corpus = readCorpus(o.corpus, o.heldOutFraction);
     const bool transcoder = !o.hookOut.empty();
+    // Checked before any work: SAELens has no TopK-transcoder layout to save the result in.
+    if (transcoder && o.arch == "topk")
+        throw Error("train-sae: TopK transcoders cannot be written in a SAELens layout yet; use --arch relu");
     const std::string outHook = transcoder ? o.hookOut : o.hook;
     const long dIn = hookWidth(*model, o.hook, o.outDir), dOut = hookWidth(*model, outHook, o.outDir);
     const long ctx = model->config().nCtx;
@@ -251,8 +254,6 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     cfg.dSae = o.dSae;
     cfg.dOut = dOut;
     cfg.architecture = transcoder ? SaeArch::Transcoder : (o.arch == "topk" ? SaeArch::TopK : SaeArch::Standard);
-    if (transcoder && o.arch == "topk")
-        throw Error("train-sae: TopK transcoders cannot be written in a SAELens layout yet; use --arch relu");
     cfg.k = o.arch == "topk" ? o.k : 0;
     cfg.applyBDecToInput = !transcoder;
     cfg.hookName = o.hook;
