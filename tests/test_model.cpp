@@ -246,6 +246,27 @@ private Q_SLOTS:
         QVERIFY2(maxAbsDiff(ablated, ref) < 1e-4, "head ablation disagrees with the reference");
     }
 
+    void lastLayerStopsEarlyWithTheSameActivations() {
+        const std::string dir = makeModel("stop", "--arch gpt2 --seed 13 --layers 3 --d-model 32 --heads 2 --vocab 40 --ctx 16");
+        auto model = cs::loadModel(dir);
+        std::vector<std::vector<long>> rows = {{1, 2, 3, 4, 5}};
+        cs::Hooks hooks;
+        hooks.cache("blocks.1.hook_resid_post");
+        int lateCalls = 0;
+        hooks.add("blocks.2.hook_resid_pre", [&](at::Tensor&, const cs::HookContext&) { ++lateCalls; });
+        cs::ActivationCache full, partial;
+        cs::RunOptions o;
+        o.hooks = &hooks;
+        o.cache = &full;
+        QVERIFY(model->forward(batch(rows), o).defined());
+        QCOMPARE(lateCalls, 1);
+        o.cache = &partial;
+        o.lastLayer = 1;
+        QVERIFY(!model->forward(batch(rows), o).defined());
+        QCOMPARE(lateCalls, 1);  // nothing past block 1 ran
+        QCOMPARE(maxAbsDiff(partial.at("blocks.1.hook_resid_post"), full.at("blocks.1.hook_resid_post")), 0.0);
+    }
+
     void badInputGivesClearErrors() {
         const std::string good = makeModel("bad", "--arch gpt2 --seed 12 --layers 1 --d-model 16 --heads 2 --vocab 20 --ctx 8");
         auto model = cs::loadModel(good);

@@ -1,5 +1,6 @@
 #include "cli/CliCommon.h"
 
+#include "runtime/DemoBundle.h"
 #include "train/SaeTrainer.h"
 
 #include <cstdio>
@@ -9,7 +10,7 @@ namespace cs::cli {
 void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     auto* cmd = app.add_subcommand("train-sae", "Train an SAE (or, with --hook-out, a transcoder) and write a SAELens folder");
     auto o = std::make_shared<SaeTrainOptions>();
-    cmd->add_option("--model", o->modelDir, "Hugging Face model directory")->required();
+    cmd->add_option("--model", o->modelDir, "Hugging Face model directory, or 'demo'")->required();
     cmd->add_option("--hook", o->hook, "Hook point the SAE reads (e.g. blocks.2.hook_resid_post)")->required();
     cmd->add_option("--hook-out", o->hookOut, "Transcoder: hook point whose activation it predicts");
     cmd->add_option("--corpus", o->corpus, "Plain-text corpus (its last 10% is held out for metrics)")->required();
@@ -25,6 +26,7 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->callback([o, &run] {
         run = [o] {
             o->stop = &interruptFlag();
+            o->modelDir = resolveModelDir(o->modelDir);
             std::fprintf(stderr, "train-sae: %s @ %s -> %s (Ctrl-C stops and saves)\n", o->modelDir.c_str(),
                          o->hook.c_str(), o->outDir.c_str());
             SaeTrainReport r = trainSae(*o, [](const SaeTrainProgress& p) {

@@ -226,7 +226,10 @@ at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) c
         fire(o, "hook_pos_embed", -1, offset, pe);
         x = x + pe;
     }
-    for (int l = 0; l < cfg_.nLayers; ++l) x = block(l, x, o, offset);
+    for (int l = 0; l < cfg_.nLayers; ++l) {
+        x = block(l, x, o, offset);
+        if (o.lastLayer == l && !o.kv) return at::Tensor();
+    }
     x = norm(x, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, o, offset);
     if (o.lastPositionOnly && T > 1) x = x.narrow(1, T - 1, 1);
     const long Tout = x.size(1);

@@ -45,6 +45,9 @@ struct RunOptions {
     // Unembed only the last position (generation needs no more): logits come back [batch, 1, vocab].
     // The LM head is the largest matmul of a small model, so this saves most of a prompt pass.
     bool lastPositionOnly = false;
+    // Run blocks 0..lastLayer only and return an undefined tensor (no logits): collecting
+    // activations at an early hook need not pay for the rest of the model.
+    int lastLayer = -1;
 };
 
 class Transformer {

@@ -49,6 +49,8 @@ struct ActivationSource {
         RunOptions o;
         o.hooks = &hooks;
         o.cache = &cache;
+        const int last = std::max(layerOfHook(in), layerOfHook(out));
+        o.lastLayer = last >= 0 ? last : -1;  // "ln_final.*" / "hook_embed": -1 runs everything
         model.forward(batch, o);
         at::Tensor keep = batch.reshape({-1}).ne(bosId);
         auto flat = [&](const std::string& n) {
