@@ -141,6 +141,54 @@ private Q_SLOTS:
         QVERIFY(std::abs(again.varianceExplained - m.varianceExplained) < 1e-3);
     }
 
+    // JumpReLU: the thresholds must actually learn (the straight-through estimator is the only
+    // path by which they get a gradient), and a larger L0 coefficient must buy a sparser code.
+    void trainsAJumpReluSaeWhoseThresholdsLearn() {
+        QVERIFY(!model_.empty());
+        auto train = [&](double coefficient, const std::string& name) {
+            cs::SaeTrainOptions o;
+            o.modelDir = model_;
+            o.hook = "blocks.1.hook_resid_post";
+            o.corpus = corpus_;
+            o.outDir = makeTempDir("train-jump") + "/" + name;
+            o.arch = "jumprelu";
+            o.l1 = coefficient;
+            o.dSae = 128;
+            o.tokens = 80000;
+            o.batch = 256;
+            o.bufferTokens = 8192;
+            o.evalTokens = 2048;
+            o.lr = 3e-3;
+            cs::SaeTrainReport r = cs::trainSae(o);
+            return std::make_pair(r, o.outDir);
+        };
+        auto [loose, looseDir] = train(0.01, "loose");
+        auto [tight, tightDir] = train(1.0, "tight");
+        auto sae = cs::loadSae(tightDir);
+        QCOMPARE(sae->config().architecture, cs::SaeArch::JumpReLU);
+        auto cfg = nlohmann::json::parse(readFile(tightDir + "/cfg.json"));
+        QCOMPARE(cfg["architecture"].get<std::string>(), std::string("jumprelu"));
+        at::Tensor theta = sae->weights().threshold;
+        QVERIFY(theta.defined() && theta.size(0) == 128);
+        QVERIFY(theta.gt(0).all().item<bool>());
+        // Initialised at 1e-3 everywhere: learned thresholds spread away from it.
+        const double meanLog = theta.log10().mean().item<double>();
+        const std::string msg = "mean log10 threshold " + std::to_string(meanLog) + ", L0 loose " + std::to_string(loose.metrics.l0) + " tight " + std::to_string(tight.metrics.l0) +
+                                ", FVE loose " + std::to_string(loose.metrics.varianceExplained);
+        qDebug("%s", msg.c_str());
+        QVERIFY2(tight.metrics.l0 < 0.7 * loose.metrics.l0, msg.c_str());
+        QVERIFY2(std::abs(meanLog + 3.0) > 0.2, msg.c_str());
+
+        QVERIFY2(loose.metrics.varianceExplained > 0.7, msg.c_str());
+        QVERIFY2(tight.metrics.l0 < 64, msg.c_str());
+        // The saved file encodes as the trainer measured: recompute L0 from a fresh model run.
+        auto model = cs::loadModel(model_);
+        auto tok = cs::loadTokenizer(model_);
+        auto split = cs::readCorpus(corpus_, 0.1);
+        cs::SaeMetrics again = cs::evaluateSae(*model, *tok, sae, split.heldOut, 2048);
+        QVERIFY(std::abs(again.l0 - tight.metrics.l0) < 1e-6);
+    }
+
     void trainsATranscoder() {
         QVERIFY(!model_.empty());
         cs::SaeTrainOptions o;

@@ -67,6 +67,39 @@ struct ActivationSource {
     }
 };
 
+// Gemma Scope's threshold initialisation and kernel width, given for activations scaled to a mean
+// squared norm of 1; ours are scaled to sqrt(d), so both are multiplied by sqrt(d) to match.
+constexpr double kJumpInitThreshold = 1e-3;
+constexpr double kJumpBandwidth = 1e-3;
+constexpr double kJumpThresholdLrScale = 10.0;
+
+struct JumpReluStep {
+    at::Tensor features;  // pre * (pre > theta)
+    at::Tensor l0;        // mean active features per token
+};
+
+// JumpReLU forward values with straight-through pseudo-derivatives for the threshold: the step
+// function's derivative is replaced by a rectangle kernel of width kJumpBandwidth around theta.
+// Written as value + (theta - theta.detach()) * coefficient so ordinary autograd carries it:
+// the added term is zero in value, and its gradient with respect to theta is the coefficient.
+JumpReluStep jumpReluStep(const at::Tensor& pre, const at::Tensor& logTheta, double bandwidth) {
+    at::Tensor theta = logTheta.exp();
+    at::Tensor active, kernel;
+    {
+        at::NoGradGuard ng;
+        at::Tensor p = pre.detach(), t = theta.detach();
+        active = (p > t).to(pre.scalar_type());
+        kernel = ((p - t).abs() < bandwidth / 2).to(pre.scalar_type()) / bandwidth;
+    }
+    at::Tensor thetaDelta = theta - theta.detach();  // zero, with d/dtheta = 1
+    JumpReluStep r;
+    // d f / d theta = -theta * K((pre - theta) / eps) / eps
+    r.features = pre * active - (kernel * theta.detach()) * thetaDelta;
+    // d H(pre - theta) / d theta = -K((pre - theta) / eps) / eps
+    r.l0 = (active - kernel * thetaDelta).sum(-1).mean();
+    return r;
+}
+
 double meanNll(const at::Tensor& logits, const at::Tensor& ids) {
     const long T = ids.size(1);
     at::Tensor lp = at::log_softmax(logits.narrow(1, 0, T - 1), -1);
@@ -123,8 +156,8 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
 }
 
 SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const SaeTrainProgress&)>& onProgress) {
-    if (o.arch != "topk" && o.arch != "relu")
-        throw Error("train-sae: --arch '" + o.arch + "' is not trainable yet (topk and relu are)");
+    if (o.arch != "topk" && o.arch != "relu" && o.arch != "jumprelu")
+        throw Error("train-sae: unknown --arch '" + o.arch + "' (topk, relu or jumprelu)");
     auto model = loadModel(o.modelDir);
     auto tok = loadTokenizer(o.modelDir);
     CorpusSplit corpus = readCorpus(o.corpus, o.heldOutFraction);
@@ -152,7 +185,19 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     Wenc.requires_grad_();
     at::Tensor bEnc = at::zeros({o.dSae}).requires_grad_();
     at::Tensor bDec = (y0 * sOut).mean(0).detach().clone().requires_grad_();
-    torch::optim::Adam adam({Wenc, Wdec, bEnc, bDec}, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
+    // JumpReLU thresholds live in log space so they stay positive (Rajamanoharan et al. 2024).
+    const bool jump = o.arch == "jumprelu";
+    at::Tensor logTheta = at::full({o.dSae}, std::log(kJumpInitThreshold * std::sqrt(static_cast<double>(dIn)))).requires_grad_();
+    // Thresholds get their own, faster group: Adam moves a log-threshold by about lr per step, and
+    // thresholds must climb orders of magnitude from their initial value within a few thousand
+    // steps (Gemma Scope trained for hundreds of thousands).
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<at::Tensor>{Wenc, Wdec, bEnc, bDec},
+                        std::make_unique<torch::optim::AdamOptions>(o.lr));
+    if (jump)
+        groups.emplace_back(std::vector<at::Tensor>{logTheta},
+                            std::make_unique<torch::optim::AdamOptions>(o.lr * kJumpThresholdLrScale));
+    torch::optim::Adam adam(groups, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
 
     // Shuffling buffer, refilled with fresh windows when half of it has been used.
     at::Tensor bufX = x0 * sIn, bufY = y0 * sOut;
@@ -185,14 +230,19 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         at::Tensor x = bufX.index({idx}), y = bufY.index({idx});
         const double lr = step < warmup ? o.lr * (step + 1) / warmup
                           : step > steps * 0.8 ? o.lr * std::max(0.0, (steps - step) / (steps * 0.2)) : o.lr;
-        for (auto& g : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+        for (size_t g = 0; g < adam.param_groups().size(); ++g)
+            static_cast<torch::optim::AdamOptions&>(adam.param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
 
         at::Tensor xin = transcoder ? x : x - bDec;
         at::Tensor pre = at::addmm(bEnc, xin, Wenc);
-        at::Tensor f;
+        at::Tensor f, l0Ste;
         if (o.arch == "topk") {
             auto top = pre.topk(o.k, -1);
             f = at::zeros_like(pre).scatter(-1, std::get<1>(top), at::relu(std::get<0>(top)));
+        } else if (jump) {
+            JumpReluStep j = jumpReluStep(pre, logTheta, kJumpBandwidth * std::sqrt(static_cast<double>(dIn)));
+            f = j.features;
+            l0Ste = j.l0;
         } else {
             f = at::relu(pre);
         }
@@ -208,6 +258,10 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         at::Tensor dead = (rep.tokens - lastFired) > deadWindow;
         if (o.arch == "relu") {
             loss = loss + o.l1 * (f * Wdec.norm(2, -1)).sum(-1).mean();
+        } else if (jump) {
+            // The L0 coefficient ramps up over the first 10% of training, as in Gemma Scope, so
+            // features find directions before being pushed to fire rarely.
+            loss = loss + o.l1 * std::min(1.0, (step + 1) / (0.1 * steps)) * l0Ste;
         } else if (rep.tokens > deadWindow) {
             const long nDead = dead.sum().item<long>();
             if (nDead > 0) {
@@ -224,7 +278,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         adam.zero_grad();
         loss.backward();
         adam.step();
-        if (o.arch == "topk") {
+        if (o.arch == "topk" || jump) {
             at::NoGradGuard ng;
             Wdec.div_(Wdec.norm(2, -1, true).clamp_min(1e-8));
         }
@@ -255,7 +309,8 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     cfg.dIn = dIn;
     cfg.dSae = o.dSae;
     cfg.dOut = dOut;
-    cfg.architecture = transcoder ? SaeArch::Transcoder : (o.arch == "topk" ? SaeArch::TopK : SaeArch::Standard);
+    cfg.architecture = transcoder ? (jump ? SaeArch::JumpReLUTranscoder : SaeArch::Transcoder)
+                                  : (o.arch == "topk" ? SaeArch::TopK : jump ? SaeArch::JumpReLU : SaeArch::Standard);
     cfg.k = o.arch == "topk" ? o.k : 0;
     cfg.applyBDecToInput = !transcoder;
     cfg.hookName = o.hook;
@@ -274,6 +329,8 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         w.W_dec = (Wdec / sOut).detach().clone();
         w.b_enc = bEnc.detach().clone();
         w.b_dec = (bDec / sOut).detach().clone();
+        // Pre-activations on raw x equal those on scaled x, so thresholds carry over unchanged.
+        if (jump) w.threshold = logTheta.exp().detach().clone();
     }
     auto sae = std::make_shared<Sae>(cfg, w);
     std::vector<std::string> held(corpus.heldOut.begin(), corpus.heldOut.end());

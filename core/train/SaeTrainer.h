@@ -3,7 +3,8 @@
 // at --hook-out) on a model's activations over a text corpus, and writes a SAELens folder.
 // Activations stream from the model through a shuffling buffer; training uses Adam with warm-up
 // and a final decay; TopK SAEs get the AuxK loss on dead features (Gao et al. 2024) to keep them
-// alive. Activations are scaled to an average norm of sqrt(d) while training, and the scale is
+// alive; JumpReLU SAEs learn per-feature thresholds through a straight-through estimator with an
+// L0 penalty (Rajamanoharan et al. 2024). Activations are scaled to an average norm of sqrt(d) while training, and the scale is
 // folded back into the weights before saving, so the file works on raw activations.
 #include <atomic>
 #include <cstdint>
@@ -25,9 +26,9 @@ struct SaeTrainOptions {
     std::string corpus;
     std::string outDir;
     long dSae = 1024;
-    std::string arch = "topk";  // topk | relu
+    std::string arch = "topk";  // topk | relu | jumprelu
     int k = 8;
-    double l1 = 5.0;            // relu: sparsity coefficient on f * ||W_dec row||
+    double l1 = 5.0;            // relu: coefficient on f * ||W_dec row||; jumprelu: on L0
     long tokens = 2'000'000;    // training activations
     int batch = 4096;           // activations per step
     double lr = 1e-3;
