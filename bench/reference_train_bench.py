@@ -1,9 +1,17 @@
 #!/usr/bin/env python3
-"""PyTorch eager reference for bench_train: the same GPT-2-style training step (forward,
-cross-entropy, backward, grad-norm clipping at 1.0, AdamW with decay on matrices only) on random
-tokens, timed after a warm-up. Prints {"tok_s": ..., "torch": ...}.
+"""PyTorch eager reference for bench_train.
+
+LM mode: the same GPT-2-style training step (forward, cross-entropy, backward, grad-norm clipping
+at 1.0, AdamW with decay on matrices only) on random tokens, timed after a warm-up.
+
+SAE mode (--sae-layer L): per step, the model runs (no grad) on enough random windows for
+--sae-batch activations at blocks.L.hook_resid_post, then one TopK SAE step (encode, top-k,
+decode, squared error, backward, Adam, decoder rows renormalised), as circuitscope's train-sae.
+
+Prints {"tok_s": ..., "torch": ...}.
 
   reference_train_bench.py --layers 4 --d-model 128 --heads 4 --ctx 128 --vocab 2048 --batch 32 --steps 20 --threads 2
+  reference_train_bench.py ... --sae-layer 3 --d-sae 2048 --k 16 --sae-batch 4096
 """
 import argparse
 import json
@@ -47,15 +55,60 @@ class Gpt2(nn.Module):
             x = b(x, self.mask)
         return self.ln_f(x) @ self.wte.weight.t()
 
+    def resid_post(self, ids, layer):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+        for b in self.blocks[: layer + 1]:
+            x = b(x, self.mask)
+        return x
+
+
+def sae_bench(a):
+    m = Gpt2(a.layers, a.d_model, a.heads, a.ctx, a.vocab)
+    d = a.d_model
+    w_dec = torch.randn(a.d_sae, d)
+    w_dec = (w_dec / w_dec.norm(dim=-1, keepdim=True)).requires_grad_()
+    w_enc = w_dec.detach().t().clone().requires_grad_()
+    b_enc = torch.zeros(a.d_sae, requires_grad=True)
+    b_dec = torch.zeros(d, requires_grad=True)
+    opt = torch.optim.Adam([w_enc, w_dec, b_enc, b_dec], lr=1e-3)
+    windows = -(-a.sae_batch // a.ctx)
+
+    def step():
+        with torch.no_grad():
+            ids = torch.randint(a.vocab, (windows, a.ctx))
+            x = m.resid_post(ids, a.sae_layer).reshape(-1, d)[: a.sae_batch]
+        pre = (x - b_dec) @ w_enc + b_enc
+        val, idx = pre.topk(a.k, dim=-1)
+        f = torch.zeros_like(pre).scatter(-1, idx, val.relu())
+        recon = f @ w_dec + b_dec
+        loss = (recon - x).pow(2).sum(-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            w_dec.div_(w_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8))
+        return loss.item()
+
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    return a.steps * a.sae_batch / (time.perf_counter() - t0)
+
 
 def main():
     p = argparse.ArgumentParser()
     for name, default in (("layers", 4), ("d-model", 128), ("heads", 4), ("ctx", 128), ("vocab", 2048),
-                          ("batch", 32), ("steps", 20), ("threads", 2)):
+                          ("batch", 32), ("steps", 20), ("threads", 2), ("sae-layer", -1), ("d-sae", 2048),
+                          ("k", 16), ("sae-batch", 4096)):
         p.add_argument("--" + name, type=int, default=default)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.sae_layer >= 0:
+        print(json.dumps({"tok_s": sae_bench(a), "torch": torch.__version__}))
+        return
     m = Gpt2(a.layers, a.d_model, a.heads, a.ctx, a.vocab)
     decay = [p for n, p in m.named_parameters() if p.dim() == 2 and "wte" not in n and "wpe" not in n]
     rest = [p for n, p in m.named_parameters() if not (p.dim() == 2 and "wte" not in n and "wpe" not in n)]

@@ -306,6 +306,12 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
     return rep;
 }
 
+std::unique_ptr<Transformer> initialGpt2(const LmTrainOptions& o) {
+    std::vector<NamedParam> p = initParams(o);
+    for (auto& x : p) x.t = x.t.detach();
+    return std::make_unique<Transformer>(configFor(o, 1, 2), weightsFrom(p, o.layers));
+}
+
 double measureLmTrainingThroughput(const LmTrainOptions& o, int steps) {
     at::manual_seed(static_cast<int64_t>(o.seed));
     LmStepper stepper(o, configFor(o, 1, 2));

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace cs {
@@ -48,6 +49,12 @@ struct LmTrainReport {
     long parameters = 0;
     bool stoppedEarly = false;
 };
+
+class Transformer;
+
+// A GPT-2 model of the options' shape with freshly initialised weights (the state train-lm
+// starts from), for benchmarks and tests that need a model of a given shape and no file.
+std::unique_ptr<Transformer> initialGpt2(const LmTrainOptions& opt);
 
 // Tokens per second of the training step alone (forward, backward, AdamW, clipping) on random
 // tokens, for the benchmark.

@@ -7,6 +7,7 @@
 #include "sae/SaeAttachment.h"
 #include "sae/SaeLoader.h"
 #include "tokenize/Tokenizer.h"
+#include "train/LmTrainer.h"
 #include "train/TextCorpus.h"
 #include "util/Error.h"
 
@@ -100,6 +101,144 @@ JumpReluStep jumpReluStep(const at::Tensor& pre, const at::Tensor& logTheta, dou
     return r;
 }
 
+// Parameters, optimiser and update of one SAE training run on scaled activations: the step that
+// train-sae repeats and that the SAE-training benchmark times.
+class SaeStepper {
+public:
+    struct Stats {
+        double mse = 0;  // per dimension, on the scaled activations
+        double l0 = 0;
+    };
+
+    SaeStepper(const SaeTrainOptions& o, long dIn, long dOut, const at::Tensor& meanOut)
+        : o_(o), transcoder_(!o.hookOut.empty()), jump_(o.arch == "jumprelu"), dOut_(dOut),
+          bandwidth_(kJumpBandwidth * std::sqrt(static_cast<double>(dIn))) {
+        Wdec_ = at::randn({o.dSae, dOut});
+        Wdec_ = Wdec_ / Wdec_.norm(2, -1, true);
+        Wenc_ = transcoder_ ? at::randn({dIn, o.dSae}) / std::sqrt(static_cast<double>(dIn)) : Wdec_.t().clone();
+        Wdec_.requires_grad_();
+        Wenc_.requires_grad_();
+        bEnc_ = at::zeros({o.dSae}).requires_grad_();
+        bDec_ = meanOut.detach().clone().requires_grad_();
+        // JumpReLU thresholds live in log space so they stay positive (Rajamanoharan et al. 2024).
+        logTheta_ = at::full({o.dSae}, std::log(kJumpInitThreshold * std::sqrt(static_cast<double>(dIn)))).requires_grad_();
+        // Thresholds get their own, faster group: Adam moves a log-threshold by about lr per
+        // step, and thresholds must climb orders of magnitude from their initial value within a
+        // few thousand steps (Gemma Scope trained for hundreds of thousands).
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        groups.emplace_back(std::vector<at::Tensor>{Wenc_, Wdec_, bEnc_, bDec_},
+                            std::make_unique<torch::optim::AdamOptions>(o.lr));
+        if (jump_)
+            groups.emplace_back(std::vector<at::Tensor>{logTheta_},
+                                std::make_unique<torch::optim::AdamOptions>(o.lr * kJumpThresholdLrScale));
+        adam_ = std::make_unique<torch::optim::Adam>(std::move(groups),
+                                                     torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
+        lastFired_ = at::zeros({o.dSae}, at::kLong);
+        deadWindow_ = std::min<long>(o.tokens / 4, 500'000);
+        kAux_ = static_cast<int>(std::min<long>(dOut / 2, o.dSae / 2));
+    }
+
+    // x, y: [batch, d] scaled activations. sparsityRamp scales the JumpReLU L0 coefficient.
+    Stats step(const at::Tensor& x, const at::Tensor& y, double lr, double sparsityRamp) {
+        for (size_t g = 0; g < adam_->param_groups().size(); ++g)
+            static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
+        const long n = x.size(0);
+        at::Tensor xin = transcoder_ ? x : x - bDec_;
+        at::Tensor pre = at::addmm(bEnc_, xin, Wenc_);
+        at::Tensor f, l0Ste, recon, active;
+        if (o_.arch == "topk") {
+            // Decoding only the k active rows (a weighted bag of decoder rows) instead of a dense
+            // [n, d_sae] x [d_sae, d] product: k / d_sae of the work, forward and backward.
+            auto [val, idx] = pre.topk(o_.k, -1);
+            at::Tensor act = at::relu(val);
+            at::Tensor offsets = at::arange(0, n * o_.k, o_.k, at::kLong);
+            recon = std::get<0>(at::embedding_bag(Wdec_, idx.reshape({-1}), offsets, false, 0, false,
+                                                  act.reshape({-1}))) + bDec_;
+            {
+                at::NoGradGuard ng;
+                at::Tensor on = act > 0;
+                lastFired_.index_fill_(0, idx.masked_select(on), tokens_ + n);
+                active = on.sum(-1);
+            }
+        } else {
+            if (jump_) {
+                JumpReluStep j = jumpReluStep(pre, logTheta_, bandwidth_);
+                f = j.features;
+                l0Ste = j.l0;
+            } else {
+                f = at::relu(pre);
+            }
+            recon = at::addmm(bDec_, f, Wdec_);
+            at::NoGradGuard ng;
+            at::Tensor on = f > 0;
+            lastFired_.masked_fill_(on.any(0), tokens_ + n);
+            active = on.sum(-1);
+        }
+        at::Tensor mse = (recon - y).pow(2).sum(-1).mean();
+        at::Tensor loss = mse;
+        if (o_.arch == "relu") {
+            loss = loss + o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
+        } else if (jump_) {
+            loss = loss + o_.l1 * sparsityRamp * l0Ste;
+        } else if (tokens_ > deadWindow_) {
+            at::Tensor dead = (tokens_ - lastFired_) > deadWindow_;
+            const long nDead = dead.sum().item<long>();
+            if (nDead > 0) {
+                // AuxK: let the dead features explain what the live ones missed.
+                at::Tensor deadPre = pre.masked_fill(~dead, -std::numeric_limits<float>::infinity());
+                auto top = deadPre.topk(std::min<long>(kAux_, nDead), -1);
+                at::Tensor fa = at::zeros_like(pre).scatter(-1, std::get<1>(top), at::relu(std::get<0>(top)));
+                at::Tensor residual = (y - recon).detach();
+                at::Tensor auxRecon = at::mm(fa, Wdec_);
+                at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
+                loss = loss + aux / 32.0;
+            }
+        }
+        adam_->zero_grad();
+        loss.backward();
+        adam_->step();
+        if (o_.arch == "topk" || jump_) {
+            at::NoGradGuard ng;
+            Wdec_.div_(Wdec_.norm(2, -1, true).clamp_min(1e-8));
+        }
+        tokens_ += n;
+        Stats s;
+        s.mse = mse.item<double>() / dOut_;
+        s.l0 = active.to(at::kDouble).mean().item<double>();
+        return s;
+    }
+
+    // Fraction of features that have not fired within the dead window (0 before one has passed).
+    double deadFraction() const {
+        if (tokens_ <= deadWindow_) return 0.0;
+        return ((tokens_ - lastFired_) > deadWindow_).to(at::kDouble).mean().item<double>();
+    }
+
+    // The weights for raw activations: the training scales folded back in.
+    SaeWeights rawWeights(double sIn, double sOut) const {
+        at::NoGradGuard ng;
+        SaeWeights w;
+        // Encoder on raw x: (x*sIn - bDec) W = (x - bDec/sIn)(sIn W); SAEs have sIn == sOut.
+        w.W_enc = (Wenc_ * sIn).detach().clone();
+        w.W_dec = (Wdec_ / sOut).detach().clone();
+        w.b_enc = bEnc_.detach().clone();
+        w.b_dec = (bDec_ / sOut).detach().clone();
+        // Pre-activations on raw x equal those on scaled x, so thresholds carry over unchanged.
+        if (jump_) w.threshold = logTheta_.exp().detach().clone();
+        return w;
+    }
+
+private:
+    const SaeTrainOptions& o_;
+    bool transcoder_, jump_;
+    long dOut_;
+    double bandwidth_;
+    at::Tensor Wenc_, Wdec_, bEnc_, bDec_, logTheta_, lastFired_;
+    std::unique_ptr<torch::optim::Adam> adam_;
+    long tokens_ = 0, deadWindow_ = 0;
+    int kAux_ = 0;
+};
+
 double meanNll(const at::Tensor& logits, const at::Tensor& ids) {
     const long T = ids.size(1);
     at::Tensor lp = at::log_softmax(logits.narrow(1, 0, T - 1), -1);
@@ -155,6 +294,27 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
     return m;
 }
 
+double measureSaeTrainingThroughput(const SaeTrainOptions& o, const LmTrainOptions& shape, int steps) {
+    at::manual_seed(static_cast<int64_t>(o.seed));
+    auto model = initialGpt2(shape);
+    const std::string outHook = o.hookOut.empty() ? o.hook : o.hookOut;
+    const long dIn = hookWidth(*model, o.hook, "benchmark"), dOut = hookWidth(*model, outHook, "benchmark");
+    at::Tensor ids = at::randint(shape.vocab, {1 << 20}, at::kLong);
+    std::vector<int32_t> stream(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
+    ActivationSource src{*model, std::move(stream), o.hook, outHook, -1, shape.ctx, std::mt19937_64(o.seed)};
+    SaeStepper stepper(o, dIn, dOut, at::zeros({dOut}));
+    // Each step generates its own batch of activations, as training does on average.
+    auto once = [&] {
+        auto [x, y] = src.sample(o.batch);
+        stepper.step(x.narrow(0, 0, o.batch), y.narrow(0, 0, o.batch), o.lr, 1.0);
+    };
+    for (int i = 0; i < 3; ++i) once();
+    const auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) once();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    return static_cast<double>(steps) * o.batch / s;
+}
+
 SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const SaeTrainProgress&)>& onProgress) {
     if (o.arch != "topk" && o.arch != "relu" && o.arch != "jumprelu")
         throw Error("train-sae: unknown --arch '" + o.arch + "' (topk, relu or jumprelu)");
@@ -164,7 +324,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     const bool transcoder = !o.hookOut.empty();
     // Checked before any work: SAELens has no TopK-transcoder layout to save the result in.
     if (transcoder && o.arch == "topk")
-        throw Error("train-sae: TopK transcoders cannot be written in a SAELens layout yet; use --arch relu");
+        throw Error("train-sae: TopK transcoders cannot be written in a SAELens layout yet; use --arch relu or jumprelu");
     const std::string outHook = transcoder ? o.hookOut : o.hook;
     const long dIn = hookWidth(*model, o.hook, o.outDir), dOut = hookWidth(*model, outHook, o.outDir);
     const long ctx = model->config().nCtx;
@@ -177,27 +337,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     auto [x0, y0] = src.sample(o.bufferTokens);
     const double sIn = std::sqrt(static_cast<double>(dIn)) / x0.norm(2, -1).mean().item<double>();
     const double sOut = std::sqrt(static_cast<double>(dOut)) / y0.norm(2, -1).mean().item<double>();
-
-    at::Tensor Wdec = at::randn({o.dSae, dOut});
-    Wdec = Wdec / Wdec.norm(2, -1, true);
-    at::Tensor Wenc = transcoder ? at::randn({dIn, o.dSae}) / std::sqrt(static_cast<double>(dIn)) : Wdec.t().clone();
-    Wdec.requires_grad_();
-    Wenc.requires_grad_();
-    at::Tensor bEnc = at::zeros({o.dSae}).requires_grad_();
-    at::Tensor bDec = (y0 * sOut).mean(0).detach().clone().requires_grad_();
-    // JumpReLU thresholds live in log space so they stay positive (Rajamanoharan et al. 2024).
-    const bool jump = o.arch == "jumprelu";
-    at::Tensor logTheta = at::full({o.dSae}, std::log(kJumpInitThreshold * std::sqrt(static_cast<double>(dIn)))).requires_grad_();
-    // Thresholds get their own, faster group: Adam moves a log-threshold by about lr per step, and
-    // thresholds must climb orders of magnitude from their initial value within a few thousand
-    // steps (Gemma Scope trained for hundreds of thousands).
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(std::vector<at::Tensor>{Wenc, Wdec, bEnc, bDec},
-                        std::make_unique<torch::optim::AdamOptions>(o.lr));
-    if (jump)
-        groups.emplace_back(std::vector<at::Tensor>{logTheta},
-                            std::make_unique<torch::optim::AdamOptions>(o.lr * kJumpThresholdLrScale));
-    torch::optim::Adam adam(groups, torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
+    SaeStepper stepper(o, dIn, dOut, (y0 * sOut).mean(0));
 
     // Shuffling buffer, refilled with fresh windows when half of it has been used.
     at::Tensor bufX = x0 * sIn, bufY = y0 * sOut;
@@ -205,9 +345,6 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     long cursor = 0;
     const long steps = std::max<long>(1, o.tokens / o.batch);
     const long warmup = std::min<long>(100, steps / 10 + 1);
-    const long deadWindow = std::min<long>(o.tokens / 4, 500'000);
-    at::Tensor lastFired = at::zeros({o.dSae}, at::kLong);  // tokens seen when each feature last fired
-    const int kAux = static_cast<int>(std::min<long>(dOut / 2, o.dSae / 2));
     SaeTrainReport rep;
     const auto t0 = Clock::now();
     double mseAvg = 0, l0Avg = 0;
@@ -227,67 +364,16 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         }
         at::Tensor idx = order.narrow(0, cursor, o.batch);
         cursor += o.batch;
-        at::Tensor x = bufX.index({idx}), y = bufY.index({idx});
         const double lr = step < warmup ? o.lr * (step + 1) / warmup
                           : step > steps * 0.8 ? o.lr * std::max(0.0, (steps - step) / (steps * 0.2)) : o.lr;
-        for (size_t g = 0; g < adam.param_groups().size(); ++g)
-            static_cast<torch::optim::AdamOptions&>(adam.param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
-
-        at::Tensor xin = transcoder ? x : x - bDec;
-        at::Tensor pre = at::addmm(bEnc, xin, Wenc);
-        at::Tensor f, l0Ste;
-        if (o.arch == "topk") {
-            auto top = pre.topk(o.k, -1);
-            f = at::zeros_like(pre).scatter(-1, std::get<1>(top), at::relu(std::get<0>(top)));
-        } else if (jump) {
-            JumpReluStep j = jumpReluStep(pre, logTheta, kJumpBandwidth * std::sqrt(static_cast<double>(dIn)));
-            f = j.features;
-            l0Ste = j.l0;
-        } else {
-            f = at::relu(pre);
-        }
-        at::Tensor recon = at::addmm(bDec, f, Wdec);
-        at::Tensor err = recon - y;
-        at::Tensor mse = err.pow(2).sum(-1).mean();
-        at::Tensor loss = mse;
-        at::Tensor fired = (f > 0).any(0);
-        {
-            at::NoGradGuard ng;
-            lastFired.masked_fill_(fired, rep.tokens + o.batch);
-        }
-        at::Tensor dead = (rep.tokens - lastFired) > deadWindow;
-        if (o.arch == "relu") {
-            loss = loss + o.l1 * (f * Wdec.norm(2, -1)).sum(-1).mean();
-        } else if (jump) {
-            // The L0 coefficient ramps up over the first 10% of training, as in Gemma Scope, so
-            // features find directions before being pushed to fire rarely.
-            loss = loss + o.l1 * std::min(1.0, (step + 1) / (0.1 * steps)) * l0Ste;
-        } else if (rep.tokens > deadWindow) {
-            const long nDead = dead.sum().item<long>();
-            if (nDead > 0) {
-                // AuxK: let the dead features explain what the live ones missed.
-                at::Tensor deadPre = pre.masked_fill(~dead, -std::numeric_limits<float>::infinity());
-                auto top = deadPre.topk(std::min<long>(kAux, nDead), -1);
-                at::Tensor fa = at::zeros_like(pre).scatter(-1, std::get<1>(top), at::relu(std::get<0>(top)));
-                at::Tensor residual = (y - recon).detach();
-                at::Tensor auxRecon = at::mm(fa, Wdec);
-                at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
-                loss = loss + aux / 32.0;
-            }
-        }
-        adam.zero_grad();
-        loss.backward();
-        adam.step();
-        if (o.arch == "topk" || jump) {
-            at::NoGradGuard ng;
-            Wdec.div_(Wdec.norm(2, -1, true).clamp_min(1e-8));
-        }
+        // A sparsity coefficient that ramps up over the first 10% of training, as in Gemma Scope,
+        // so features find directions before being pushed to fire rarely (JumpReLU only).
+        const double ramp = std::min(1.0, (step + 1) / (0.1 * steps));
+        const SaeStepper::Stats st = stepper.step(bufX.index({idx}), bufY.index({idx}), lr, ramp);
         rep.tokens += o.batch;
         rep.steps = step + 1;
-        const double m = mse.item<double>() / dOut;  // per dimension, on the scaled activations
-        mseAvg = step == 0 ? m : 0.98 * mseAvg + 0.02 * m;
-        const double l0 = (f > 0).sum(-1).to(at::kDouble).mean().item<double>();
-        l0Avg = step == 0 ? l0 : 0.98 * l0Avg + 0.02 * l0;
+        mseAvg = step == 0 ? st.mse : 0.98 * mseAvg + 0.02 * st.mse;
+        l0Avg = step == 0 ? st.l0 : 0.98 * l0Avg + 0.02 * st.l0;
         if (onProgress && (step % 20 == 0 || step + 1 == steps)) {
             rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
             SaeTrainProgress p;
@@ -295,7 +381,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
             p.totalTokens = steps * o.batch;
             p.mse = mseAvg;
             p.l0 = l0Avg;
-            p.deadFraction = rep.tokens > deadWindow ? dead.to(at::kDouble).mean().item<double>() : 0.0;
+            p.deadFraction = stepper.deadFraction();
             p.tokensPerSecond = rep.tokens / rep.seconds;
             p.secondsLeft = rep.seconds / rep.tokens * (p.totalTokens - rep.tokens);
             onProgress(p);
@@ -309,6 +395,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     cfg.dIn = dIn;
     cfg.dSae = o.dSae;
     cfg.dOut = dOut;
+    const bool jump = o.arch == "jumprelu";
     cfg.architecture = transcoder ? (jump ? SaeArch::JumpReLUTranscoder : SaeArch::Transcoder)
                                   : (o.arch == "topk" ? SaeArch::TopK : jump ? SaeArch::JumpReLU : SaeArch::Standard);
     cfg.k = o.arch == "topk" ? o.k : 0;
@@ -321,22 +408,11 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     cfg.prependBos = true;
     cfg.format = "saelens";
     cfg.source = o.outDir;
-    SaeWeights w;
-    {
-        at::NoGradGuard ng;
-        // Encoder on raw x: (x*sIn - bDec) W = (x - bDec/sIn)(sIn W); SAEs have sIn == sOut.
-        w.W_enc = (Wenc * sIn).detach().clone();
-        w.W_dec = (Wdec / sOut).detach().clone();
-        w.b_enc = bEnc.detach().clone();
-        w.b_dec = (bDec / sOut).detach().clone();
-        // Pre-activations on raw x equal those on scaled x, so thresholds carry over unchanged.
-        if (jump) w.threshold = logTheta.exp().detach().clone();
-    }
+    SaeWeights w = stepper.rawWeights(sIn, sOut);
     auto sae = std::make_shared<Sae>(cfg, w);
     std::vector<std::string> held(corpus.heldOut.begin(), corpus.heldOut.end());
     rep.metrics = evaluateSae(*model, *tok, sae, held, o.evalTokens);
-    at::Tensor lastDead = (rep.tokens - lastFired) > deadWindow;
-    rep.metrics.deadFraction = lastDead.to(at::kDouble).mean().item<double>();
+    rep.metrics.deadFraction = stepper.deadFraction();
     // Firing frequency over the held-out text, as SAELens' sparsity.safetensors (log10).
     {
         c10::InferenceMode guard;

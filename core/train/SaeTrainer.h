@@ -61,6 +61,13 @@ struct SaeTrainReport {
     SaeMetrics metrics;
 };
 
+struct LmTrainOptions;
+
+// Activations per second of training (the model run that makes them plus the SAE step) on a
+// freshly initialised GPT-2 of `shape` fed random tokens, for the benchmark. Uses o.hook,
+// o.hookOut, o.arch, o.dSae, o.k, o.batch, o.lr.
+double measureSaeTrainingThroughput(const SaeTrainOptions& o, const LmTrainOptions& shape, int steps);
+
 SaeTrainReport trainSae(const SaeTrainOptions& opt, const std::function<void(const SaeTrainProgress&)>& onProgress = {});
 
 // Held-out evaluation (L0, variance explained, CE with the SAE spliced in without its error term
