@@ -61,6 +61,10 @@ public:
     // Throws cs::Error on ids out of range, an empty input, or a sequence past the context.
     at::Tensor forward(const at::Tensor& tokens, const RunOptions& opts = {}) const;
 
+    // The final norm and the unembedding applied to residual-stream vectors [..., d_model], with
+    // no hooks: the logit lens reads intermediate layers through exactly the model's own head.
+    at::Tensor logitsFromResidual(const at::Tensor& resid) const;
+
     KvCache makeKvCache(long batch, long capacity) const;
 
     // Checks that every hook name in `hooks` exists in this model; throws naming the first that does not.

@@ -1,0 +1,98 @@
+#include "analysis/PromptAnalysis.h"
+
+#include "model/HookPoints.h"
+#include "model/Transformer.h"
+#include "tokenize/Tokenizer.h"
+#include "util/Error.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+namespace cs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// probs: [T, V] -> per position the top k as plain structs.
+std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& probs, int k, const Tokenizer& tok) {
+    auto [val, idx] = probs.topk(std::min<long>(k, probs.size(-1)), -1);
+    val = val.contiguous();
+    idx = idx.contiguous();
+    const float* v = val.data_ptr<float>();
+    const int64_t* ix = idx.data_ptr<int64_t>();
+    const long T = val.size(0), K = val.size(1);
+    std::vector<std::vector<TokenProbability>> out(T);
+    for (long t = 0; t < T; ++t)
+        for (long j = 0; j < K; ++j) {
+            const int id = static_cast<int>(ix[t * K + j]);
+            out[t].push_back({id, tok.tokenText(id), v[t * K + j]});
+        }
+    return out;
+}
+
+}  // namespace
+
+PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
+                             int promptLength, const AnalysisOptions& opt) {
+    if (ids.empty()) throw Error("nothing to analyse: the token sequence is empty");
+    c10::InferenceMode guard;
+    const auto t0 = Clock::now();
+    const auto& cfg = model.config();
+    const long T = static_cast<long>(ids.size());
+    PromptAnalysis a;
+    a.ids = ids;
+    a.promptLength = promptLength;
+    a.layers = cfg.nLayers;
+    a.heads = cfg.nHeads;
+    for (int id : ids) a.texts.push_back(tok.tokenText(id));
+
+    Hooks hooks;
+    hooks.cache("blocks.0.hook_resid_pre");
+    for (int l = 0; l < cfg.nLayers; ++l) {
+        hooks.cache("blocks." + std::to_string(l) + ".hook_resid_post");
+        hooks.cache("blocks." + std::to_string(l) + ".attn.hook_pattern");
+    }
+    ActivationCache cache;
+    RunOptions o;
+    o.hooks = &hooks;
+    o.cache = &cache;
+    at::Tensor input = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
+    at::Tensor logits = model.forward(input, o)[0];  // [T, V]
+    a.modelSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    a.next = topTokens(at::softmax(logits, -1), opt.topK, tok);
+    a.attention.resize(cfg.nLayers);
+    for (int l = 0; l < cfg.nLayers; ++l) {
+        at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].contiguous();  // [H, T, T]
+        const float* d = p.data_ptr<float>();
+        for (long h = 0; h < p.size(0); ++h) a.attention[l].emplace_back(d + h * T * T, d + (h + 1) * T * T);
+    }
+
+    // Logit lens: every layer's residual through the final norm and unembedding, in one batch.
+    std::vector<at::Tensor> rows{cache.at("blocks.0.hook_resid_pre")[0]};
+    a.lensRows.push_back("embed");
+    for (int l = 0; l < cfg.nLayers; ++l) {
+        rows.push_back(cache.at("blocks." + std::to_string(l) + ".hook_resid_post")[0]);
+        a.lensRows.push_back("L" + std::to_string(l));
+    }
+    at::Tensor lens = at::softmax(model.logitsFromResidual(at::stack(rows)), -1);  // [R, T, V]
+    at::Tensor target = input[0].narrow(0, 1, T - 1);
+    for (long r = 0; r < lens.size(0); ++r) {
+        a.lensTop.push_back(topTokens(lens[r], opt.topK, tok));
+        std::vector<float> p(T, std::numeric_limits<float>::quiet_NaN());
+        if (T > 1) {
+            at::Tensor got = lens[r].narrow(0, 0, T - 1).gather(1, target.unsqueeze(1)).squeeze(1).contiguous();
+            std::copy(got.data_ptr<float>(), got.data_ptr<float>() + T - 1, p.begin());
+        }
+        a.lensNextProbability.push_back(std::move(p));
+    }
+    a.totalSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return a;
+}
+
+}  // namespace cs

@@ -1,0 +1,51 @@
+#pragma once
+// Everything the first GUI views show about one token sequence, from a single forward pass:
+// next-token predictions at every position, every attention pattern, and the logit lens (each
+// layer's residual stream read through the model's own final norm and unembedding). Plain C++
+// types, so the UI layer copies nothing from LibTorch and a figure export needs no model.
+#include <string>
+#include <vector>
+
+namespace cs {
+
+class Transformer;
+class Tokenizer;
+
+struct TokenProbability {
+    int id = 0;
+    std::string text;
+    float probability = 0;
+};
+
+struct AnalysisOptions {
+    int topK = 10;  // predictions kept per position (and per layer for the lens)
+};
+
+struct PromptAnalysis {
+    std::vector<int> ids;             // the whole sequence: prompt (with BOS if the model uses one) + generated
+    std::vector<std::string> texts;   // each token's text as the tokenizer spells it
+    int promptLength = 0;             // ids[0, promptLength) came from the prompt
+    int layers = 0, heads = 0;
+    // next[t]: the model's top predictions for the token after position t, descending.
+    std::vector<std::vector<TokenProbability>> next;
+    // attention[l][h]: T x T row-major, row = query position, column = key position.
+    std::vector<std::vector<std::vector<float>>> attention;
+    // Logit lens over layers+1 rows: row 0 reads the embeddings (hook_resid_pre of block 0), row
+    // r > 0 reads blocks.(r-1).hook_resid_post; the last row is the model's own output.
+    std::vector<std::string> lensRows;                          // "embed", "L0", ...
+    std::vector<std::vector<std::vector<TokenProbability>>> lensTop;  // [row][t][k]
+    std::vector<std::vector<float>> lensNextProbability;        // [row][t]: P(ids[t+1]); NaN at the last t
+    double modelSeconds = 0;   // the forward pass alone
+    double totalSeconds = 0;   // forward pass plus everything derived here
+
+    int length() const { return static_cast<int>(ids.size()); }
+    float attentionWeight(int layer, int head, int query, int key) const {
+        return attention[layer][head][static_cast<size_t>(query) * ids.size() + key];
+    }
+};
+
+// ids must be non-empty and fit the model's context; throws cs::Error otherwise.
+PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
+                             int promptLength, const AnalysisOptions& opt = {});
+
+}  // namespace cs
