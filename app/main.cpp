@@ -28,7 +28,9 @@ int main(int argc, char** argv) {
             break;
         }
         if (a == "--help" || a == "-h" || a == "--version") headless = true;
-        if (a == "--model" || a == "--threads" || a == "--screenshot") ++i;  // skip the option's value
+        // Skip the GUI options' values.
+        for (const char* opt : {"--model", "--threads", "--screenshot", "--screenshot-view", "--session", "--theme", "--size"})
+            if (a == opt) ++i;
     }
     if (!headless) return cs::ui::runGui(argc, argv);
 
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
     cs::cli::addTrainLmCommand(app, run);
     cs::cli::addTrainSaeCommand(app, run);
     cs::cli::addFeaturesCommand(app, run);
+    cs::cli::addExportCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

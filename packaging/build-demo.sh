@@ -4,6 +4,7 @@
 # made with; the README records how long each step took and the metrics it reached.
 #   packaging/build-demo.sh            everything (about 45 minutes on 2 cores)
 #   SKIP_LM=1 packaging/build-demo.sh  keep resources/demo/model, retrain the SAEs only
+#   SKIP_RES=1 / SKIP_TC=1             keep the residual SAEs / the transcoders
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CS=${CS:-build/app/circuitscope}
@@ -20,12 +21,14 @@ if [ -z "${SKIP_LM:-}" ]; then
 fi
 
 for L in 0 1 2 3; do
+  [ -n "${SKIP_RES:-}" ] && break
   rm -rf "$OUT/saes/res-L$L"
   echo "res-L$L" | tee -a "$LOG"
   $CS --threads 2 train-sae --model "$OUT/model" --hook "blocks.$L.hook_resid_post" --corpus "$CORPUS" \
-      --out "$OUT/saes/res-L$L" --d-sae 2048 --arch topk --k 16 --tokens 3000000 --lr 1e-3 --seed "$L" | tee -a "$LOG"
+      --out "$OUT/saes/res-L$L" --d-sae 4096 --arch topk --k 16 --tokens 6000000 --batch 1024 --lr 1e-3 --seed "$L" | tee -a "$LOG"
 done
 for L in 0 1 2 3; do
+  [ -n "${SKIP_TC:-}" ] && break
   rm -rf "$OUT/saes/tc-L$L"
   echo "tc-L$L" | tee -a "$LOG"
   $CS --threads 2 train-sae --model "$OUT/model" --hook "blocks.$L.ln2.hook_normalized" \

@@ -151,6 +151,29 @@ private Q_SLOTS:
         expectError("features --model demo --sae /nonexistent/sae --tokens 1,2", "/nonexistent/sae");
     }
 
+    // export renders the GUI's own views headless; the files are real PNG / SVG / PDF.
+    void exportWritesFigures() {
+        const std::string dir = makeTempDir("cli-export-model");
+        runReference("make_random_model.py", "--arch gpt2 --seed 22 --layers 2 --d-model 32 --heads 2 --vocab 256 --ctx 32 --out " + shellQuote(dir));
+        writeByteLevelTokenizer(dir);
+        const std::string out = makeTempDir("cli-export");
+        const std::string m = "export --model " + shellQuote(dir) + " --prompt 'Hello world' ";
+        Result r = cli(m + "--view attention --layer 1 --head 1 --out " + shellQuote(out + "/a.svg"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        const std::string svg = readFile(out + "/a.svg");
+        QVERIFY(svg.find("<svg") != std::string::npos && svg.find("</svg>") != std::string::npos);
+        QVERIFY(svg.find("attention weight") != std::string::npos);  // the colour scale's label, as text
+        r = cli(m + "--view logit-lens --out " + shellQuote(out + "/l.pdf"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        QCOMPARE(readFile(out + "/l.pdf").substr(0, 5), std::string("%PDF-"));
+        r = cli(m + "--view tokens --new-tokens 4 --out " + shellQuote(out + "/t.png"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        QCOMPARE(readFile(out + "/t.png").substr(1, 3), std::string("PNG"));
+        expectError(m + "--view attention --layer 7 --out " + shellQuote(out + "/x.svg"), "--layer 7");
+        expectError(m + "--view attention --out " + shellQuote(out + "/x.bmp"), "x.bmp");
+        expectError("export --model /nonexistent/model --prompt hi --view tokens --out " + shellQuote(out + "/x.png"), "/nonexistent/model");
+    }
+
     void badInput() {
         const std::string m = shellQuote(model_);
         expectError("forward --model /nonexistent/model --tokens 1", "/nonexistent/model/config.json");

@@ -4,6 +4,10 @@
 #include "runtime/Threads.h"
 #include "ui/MainWindow.h"
 #include "ui/SessionController.h"
+#include "ui/Theme.h"
+#include "ui/views/AttentionView.h"
+#include "ui/views/LogitLensView.h"
+#include "ui/views/TokenStreamView.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -19,35 +23,55 @@ int runGui(int argc, char** argv) {
     QCommandLineParser parser;
     parser.addHelpOption();
     QCommandLineOption modelOpt("model", "Hugging Face model directory to open, or 'demo'", "DIR");
+    QCommandLineOption sessionOpt("session", "Session file (*.csession) to open", "FILE");
     QCommandLineOption threadsOpt("threads", "Compute threads", "N");
-    // For the README's screenshots and for checking a real window by eye: grab the window once
-    // the first run has finished (or after a timeout), save it, and quit.
+    QCommandLineOption themeOpt("theme", "light or dark", "NAME");
+    // For the README's screenshots and for checking a real window by eye: grab the window (or one
+    // view) once the first run has finished, save it, and quit.
     QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
-    parser.addOption(modelOpt);
-    parser.addOption(threadsOpt);
-    parser.addOption(shotOpt);
+    QCommandLineOption shotViewOpt("screenshot-view", "With --screenshot: grab only tokens, attention or logit-lens", "VIEW");
+    QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
+    for (const auto* o : {&modelOpt, &sessionOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &sizeOpt}) parser.addOption(*o);
     parser.process(app);
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
+    applyTheme(themeFromName(parser.isSet(themeOpt) ? parser.value(themeOpt) : QSettings().value("theme", "light").toString()));
 
     SessionController session;
     MainWindow window(&session);
-    window.resize(1100, 720);
+    if (parser.isSet(sizeOpt)) {
+        const QStringList wh = parser.value(sizeOpt).split('x');
+        if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
+    } else if (!QSettings().contains("geometry")) {
+        window.resize(1280, 820);
+    }
     window.show();
-    QString dir = parser.value(modelOpt);
-    const std::string demo = cs::demoBundleDir();
-    const QString demoModel = demo.empty() ? QString() : QString::fromStdString(demo + "/model");
-    if (dir == "demo") dir = demoModel;
-    if (dir.isEmpty()) dir = QSettings().value("lastModel").toString();
-    if (dir.isEmpty()) dir = demoModel;
-    if (!dir.isEmpty()) window.openModel(dir);
+    if (parser.isSet(sessionOpt)) {
+        const QString error = window.openSession(parser.value(sessionOpt));
+        if (!error.isEmpty()) {
+            std::fprintf(stderr, "%s\n", qPrintable(error));
+            return 1;
+        }
+    } else {
+        QString dir = parser.value(modelOpt);
+        const std::string demo = cs::demoBundleDir();
+        const QString demoModel = demo.empty() ? QString() : QString::fromStdString(demo + "/model");
+        if (dir == "demo") dir = demoModel;
+        if (dir.isEmpty()) dir = QSettings().value("lastModel").toString();
+        if (dir.isEmpty()) dir = demoModel;
+        if (!dir.isEmpty()) window.openModel(dir);
+    }
     if (parser.isSet(shotOpt)) {
-        const QString file = parser.value(shotOpt);
-        auto shoot = [&window, file] {
-            window.grab().save(file);
+        const QString file = parser.value(shotOpt), view = parser.value(shotViewOpt);
+        auto shoot = [&window, file, view] {
+            QWidget* w = &window;
+            if (view == "tokens") w = window.tokenView()->parentWidget()->parentWidget();  // the scroll area
+            else if (view == "attention") w = window.attentionView();
+            else if (view == "logit-lens") w = window.logitLensView();
+            w->grab().save(file);
             QApplication::quit();
         };
-        QObject::connect(&session, &SessionController::generated, &window, [shoot] { QTimer::singleShot(300, shoot); });
-        QObject::connect(&session, &SessionController::failed, &window, [shoot] { QTimer::singleShot(300, shoot); });
+        QObject::connect(&session, &SessionController::runFinished, &window, [shoot] { QTimer::singleShot(500, shoot); });
+        QObject::connect(&session, &SessionController::failed, &window, [shoot] { QTimer::singleShot(500, shoot); });
         QTimer::singleShot(30000, shoot);
     }
     return app.exec();

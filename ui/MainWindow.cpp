@@ -1,78 +1,275 @@
 #include "ui/MainWindow.h"
 
-#include "ui/SessionController.h"
+#include "runtime/Threads.h"
+#include "ui/SessionFile.h"
+#include "ui/Theme.h"
+#include "ui/figures/FigureExport.h"
+#include "ui/views/AttentionView.h"
+#include "ui/views/LogitLensView.h"
+#include "ui/views/TokenStreamView.h"
+#include "ui/views/HeatmapPlot.h"
 
 #include <QAction>
+#include <QActionGroup>
+#include <QApplication>
+#include <QCheckBox>
+#include <QCloseEvent>
+#include <QDockWidget>
+#include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
-#include <QPlainTextEdit>
+#include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
 #include <QStatusBar>
-#include <QVBoxLayout>
+#include <QTimer>
+#include <QToolBar>
 
 namespace cs::ui {
 
-MainWindow::MainWindow(SessionController* session, QWidget* parent)
-    : QMainWindow(parent), session_(session) {
-    setWindowTitle(tr("Circuitscope"));
-    auto* central = new QWidget(this);
-    auto* layout = new QVBoxLayout(central);
-    auto* row = new QHBoxLayout();
-    prompt_ = new QLineEdit(central);
-    prompt_->setPlaceholderText(tr("Type a prompt and press Enter"));
-    prompt_->setText(QSettings().value("prompt", "Once upon a time").toString());
-    maxNew_ = new QSpinBox(central);
-    maxNew_->setRange(0, 1024);
-    maxNew_->setValue(32);
-    maxNew_->setPrefix(tr("new tokens: "));
-    auto* runButton = new QPushButton(tr("Run"), central);
-    row->addWidget(prompt_, 1);
-    row->addWidget(maxNew_);
-    row->addWidget(runButton);
-    output_ = new QPlainTextEdit(central);
-    output_->setObjectName("output");
-    output_->setReadOnly(true);
-    layout->addLayout(row);
-    layout->addWidget(output_, 1);
-    setCentralWidget(central);
-    modelLabel_ = new QLabel(tr("no model"), this);
-    statusBar()->addPermanentWidget(modelLabel_);
+namespace {
+constexpr int kMaxRecent = 8;
+constexpr int kLayoutVersion = 1;  // bump when the docks change, so an old saved layout is ignored
+}  // namespace
 
-    auto* file = menuBar()->addMenu(tr("&File"));
-    auto* open = file->addAction(tr("&Open Model..."), this, &MainWindow::chooseModel);
-    open->setShortcut(QKeySequence::Open);
-    file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
+MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindow(parent), session_(session) {
+    setWindowTitle(tr("Circuitscope"));
+    setObjectName("mainWindow");
+    QSettings settings;
+
+    // Prompt row and generation settings.
+    auto* bar = new QToolBar(tr("Prompt"), this);
+    bar->setObjectName("promptBar");
+    bar->setMovable(false);
+    auto* row = new QWidget(bar);
+    auto* rl = new QHBoxLayout(row);
+    rl->setContentsMargins(4, 2, 4, 2);
+    prompt_ = new QLineEdit(row);
+    prompt_->setObjectName("prompt");
+    prompt_->setPlaceholderText(tr("Type a prompt and press Enter"));
+    prompt_->setText(settings.value("prompt", "Once upon a time").toString());
+    prompt_->setClearButtonEnabled(true);
+    maxNew_ = new QSpinBox(row);
+    maxNew_->setObjectName("maxNewTokens");
+    maxNew_->setRange(0, 4096);
+    maxNew_->setValue(settings.value("maxNewTokens", 32).toInt());
+    maxNew_->setPrefix(tr("new tokens: "));
+    sample_ = new QCheckBox(tr("sample"), row);
+    sample_->setToolTip(tr("Sample with a temperature instead of greedy decoding"));
+    sample_->setChecked(!settings.value("greedy", true).toBool());
+    temperature_ = new QDoubleSpinBox(row);
+    temperature_->setRange(0.05, 5.0);
+    temperature_->setSingleStep(0.1);
+    temperature_->setValue(settings.value("temperature", 1.0).toDouble());
+    temperature_->setPrefix(tr("T "));
+    seed_ = new QSpinBox(row);
+    seed_->setRange(0, 1 << 30);
+    seed_->setValue(settings.value("seed", 0).toInt());
+    seed_->setPrefix(tr("seed "));
+    runButton_ = new QPushButton(tr("Run"), row);
+    cancelButton_ = new QPushButton(tr("Cancel"), row);
+    cancelButton_->setEnabled(false);
+    rl->addWidget(prompt_, 1);
+    rl->addWidget(maxNew_);
+    rl->addWidget(sample_);
+    rl->addWidget(temperature_);
+    rl->addWidget(seed_);
+    rl->addWidget(runButton_);
+    rl->addWidget(cancelButton_);
+    bar->addWidget(row);
+    addToolBar(Qt::TopToolBarArea, bar);
+    auto syncSampling = [this] {
+        temperature_->setEnabled(sample_->isChecked());
+        seed_->setEnabled(sample_->isChecked());
+    };
+    connect(sample_, &QCheckBox::toggled, this, syncSampling);
+    syncSampling();
+
+    // Views, each in a dock.
+    tokens_ = new TokenStreamView(session_);
+    auto* tokenScroll = new QScrollArea;
+    tokenScroll->setWidget(tokens_);
+    tokenScroll->setWidgetResizable(true);
+    attention_ = new AttentionView(session_);
+    lens_ = new LogitLensView(session_);
+    auto dock = [this](const QString& title, const QString& name, QWidget* w) {
+        auto* d = new QDockWidget(title, this);
+        d->setObjectName(name);
+        d->setWidget(w);
+        d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+        return d;
+    };
+    tokensDock_ = dock(tr("Tokens"), "tokensDock", tokenScroll);
+    attentionDock_ = dock(tr("Attention"), "attentionDock", attention_);
+    lensDock_ = dock(tr("Logit lens"), "logitLensDock", lens_);
+    setDockNestingEnabled(true);
+    addDockWidget(Qt::TopDockWidgetArea, tokensDock_);
+    addDockWidget(Qt::BottomDockWidgetArea, attentionDock_);
+    splitDockWidget(attentionDock_, lensDock_, Qt::Horizontal);
+
+    // Status bar: model, size, threads, last run time, progress.
+    modelLabel_ = new QLabel(tr("no model"), this);
+    modelLabel_->setObjectName("modelLabel");
+    threadsLabel_ = new QLabel(this);
+    timeLabel_ = new QLabel(this);
+    timeLabel_->setObjectName("runTimeLabel");
+    progress_ = new QProgressBar(this);
+    progress_->setMaximumWidth(160);
+    progress_->setVisible(false);
+    statusBar()->addPermanentWidget(progress_);
+    statusBar()->addPermanentWidget(modelLabel_);
+    statusBar()->addPermanentWidget(threadsLabel_);
+    statusBar()->addPermanentWidget(timeLabel_);
+
+    buildMenus();
 
     connect(prompt_, &QLineEdit::returnPressed, this, &MainWindow::runPrompt);
-    connect(runButton, &QPushButton::clicked, this, &MainWindow::runPrompt);
-    connect(session_, &SessionController::modelLoaded, this, [this](const QString& s) {
-        modelLabel_->setText(s);
+    connect(runButton_, &QPushButton::clicked, this, &MainWindow::runPrompt);
+    connect(cancelButton_, &QPushButton::clicked, session_, &SessionController::cancel);
+    connect(session_, &SessionController::modelLoaded, this, [this] {
+        updateStatus();
         runPrompt();
     });
-    connect(session_, &SessionController::generated, this, [this](const GenerationResult& r) {
-        output_->setPlainText(prompt_->text() + r.text);
-        statusBar()->showMessage(tr("generated %1 tokens in %2 s").arg(r.newTokens.size()).arg(r.seconds, 0, 'f', 2));
-    });
-    connect(session_, &SessionController::failed, this, [this](const QString& m) {
-        // Window-modal, not application-modal: the rest of the app keeps working behind it.
-        auto* box = new QMessageBox(QMessageBox::Warning, tr("Circuitscope"), m, QMessageBox::Ok, this);
-        box->setAttribute(Qt::WA_DeleteOnClose);
-        box->open();
+    connect(session_, &SessionController::runFinished, this, [this] { updateStatus(); });
+    connect(session_, &SessionController::failed, this, &MainWindow::showError);
+    connect(session_, &SessionController::progress, this, [this](int done, int total) {
+        progress_->setRange(0, total);
+        progress_->setValue(done);
     });
     connect(session_, &SessionController::busyChanged, this, [this](bool busy) {
+        cancelButton_->setEnabled(busy);
+        progress_->setVisible(busy);
+        progress_->setRange(0, 0);  // busy indicator until the first token reports
         statusBar()->showMessage(busy ? tr("working...") : QString());
     });
+
+    if (settings.value("layoutVersion").toInt() == kLayoutVersion) {
+        restoreGeometry(settings.value("geometry").toByteArray());
+        restoreState(settings.value("windowState").toByteArray());
+    } else {
+        // First launch: a slim token strip, the heatmaps get the room. Docks size once shown.
+        QTimer::singleShot(0, this, [this] { resizeDocks({tokensDock_, attentionDock_}, {110, 800}, Qt::Vertical); });
+    }
+    updateStatus();
+}
+
+void MainWindow::buildMenus() {
+    auto* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&Open Model..."), QKeySequence::Open, this, &MainWindow::chooseModel);
+    recentMenu_ = file->addMenu(tr("Open &Recent"));
+    refreshRecentMenu();
+    file->addSeparator();
+    file->addAction(tr("Open &Session..."), QKeySequence(tr("Ctrl+Shift+O")), this, &MainWindow::chooseSessionToOpen);
+    file->addAction(tr("&Save Session..."), QKeySequence::Save, this, &MainWindow::chooseSessionToSave);
+    file->addSeparator();
+    auto* exportMenu = file->addMenu(tr("&Export Figure"));
+    exportMenu->addAction(tr("Active View..."), QKeySequence(tr("Ctrl+E")), this, [this] { chooseExport(activeFigure()); });
+    exportMenu->addSeparator();
+    exportMenu->addAction(tr("Tokens..."), this, [this] { chooseExport(tokens_); });
+    exportMenu->addAction(tr("Attention..."), this, [this] { chooseExport(attention_); });
+    exportMenu->addAction(tr("Logit Lens..."), this, [this] { chooseExport(lens_); });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    auto* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(tr("&Run Prompt"), QKeySequence(tr("Ctrl+Return")), this, &MainWindow::runPrompt);
+    auto* cancel = run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), session_, &SessionController::cancel);
+    cancel->setShortcutContext(Qt::WindowShortcut);
+
+    auto* nav = menuBar()->addMenu(tr("&Navigate"));
+    auto step = [this](int dPos, int dLayer, int dHead) {
+        const Selection& s = session_->selection();
+        session_->select(std::max(0, s.position + dPos), s.layer + dLayer, s.head + dHead);
+    };
+    nav->addAction(tr("Next Token"), QKeySequence(tr("Alt+Right")), this, [step] { step(1, 0, 0); });
+    nav->addAction(tr("Previous Token"), QKeySequence(tr("Alt+Left")), this, [step] { step(-1, 0, 0); });
+    nav->addAction(tr("Next Layer"), QKeySequence(tr("Alt+Down")), this, [step] { step(0, 1, 0); });
+    nav->addAction(tr("Previous Layer"), QKeySequence(tr("Alt+Up")), this, [step] { step(0, -1, 0); });
+    nav->addAction(tr("Next Head"), QKeySequence(tr("Alt+PgDown")), this, [step] { step(0, 0, 1); });
+    nav->addAction(tr("Previous Head"), QKeySequence(tr("Alt+PgUp")), this, [step] { step(0, 0, -1); });
+
+    auto* view = menuBar()->addMenu(tr("&View"));
+    for (QDockWidget* d : {tokensDock_, attentionDock_, lensDock_}) view->addAction(d->toggleViewAction());
+    view->addSeparator();
+    auto* themes = new QActionGroup(this);
+    auto* light = view->addAction(tr("&Light Theme"), this, [this] { setThemeKind(0); });
+    auto* dark = view->addAction(tr("&Dark Theme"), this, [this] { setThemeKind(1); });
+    for (QAction* a : {light, dark}) {
+        a->setCheckable(true);
+        themes->addAction(a);
+    }
+    (currentTheme() == ThemeKind::Dark ? dark : light)->setChecked(true);
+    view->addAction(tr("Toggle Theme"), QKeySequence(tr("Ctrl+Shift+T")), this, [this, light, dark] {
+        const bool toDark = currentTheme() == ThemeKind::Light;
+        setThemeKind(toDark ? 1 : 0);
+        (toDark ? dark : light)->setChecked(true);
+    });
+}
+
+RunSettings MainWindow::currentSettings() const {
+    RunSettings s;
+    s.prompt = prompt_->text();
+    s.maxNewTokens = maxNew_->value();
+    s.greedy = !sample_->isChecked();
+    s.temperature = temperature_->value();
+    s.seed = static_cast<quint64>(seed_->value());
+    return s;
+}
+
+void MainWindow::applySettings(const RunSettings& s) {
+    prompt_->setText(s.prompt);
+    maxNew_->setValue(s.maxNewTokens);
+    sample_->setChecked(!s.greedy);
+    temperature_->setValue(s.temperature);
+    seed_->setValue(static_cast<int>(s.seed));
 }
 
 void MainWindow::openModel(const QString& dir) {
     QSettings().setValue("lastModel", dir);
+    rememberRecent(dir);
+    modelLabel_->setText(tr("loading %1...").arg(QFileInfo(dir).fileName()));
     session_->loadModel(dir);
+}
+
+void MainWindow::runPrompt() {
+    if (!session_->hasModel()) return;
+    const RunSettings s = currentSettings();
+    QSettings settings;
+    settings.setValue("prompt", s.prompt);
+    settings.setValue("maxNewTokens", s.maxNewTokens);
+    settings.setValue("greedy", s.greedy);
+    settings.setValue("temperature", s.temperature);
+    settings.setValue("seed", static_cast<int>(s.seed));
+    session_->run(s);
+}
+
+void MainWindow::updateStatus() {
+    modelLabel_->setText(session_->hasModel() ? session_->modelSummary() : tr("no model"));
+    threadsLabel_->setText(tr("%1 threads").arg(cs::computeThreads()));
+    const RunResult& r = session_->result();
+    if (r.analysis)
+        timeLabel_->setText(tr("last run %1 ms (generate %2 ms, analyse %3 ms)")
+                                .arg((r.generateSeconds + r.analysisSeconds) * 1000, 0, 'f', 0)
+                                .arg(r.generateSeconds * 1000, 0, 'f', 0)
+                                .arg(r.analysisSeconds * 1000, 0, 'f', 0));
+    else
+        timeLabel_->clear();
+    setWindowTitle(session_->hasModel() ? tr("Circuitscope - %1").arg(session_->modelName()) : tr("Circuitscope"));
+}
+
+void MainWindow::showError(const QString& message) {
+    // Window-modal, not application-modal: the rest of the app keeps working behind it.
+    auto* box = new QMessageBox(QMessageBox::Warning, tr("Circuitscope"), message, QMessageBox::Ok, this);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+    updateStatus();
 }
 
 void MainWindow::chooseModel() {
@@ -81,10 +278,114 @@ void MainWindow::chooseModel() {
     if (!dir.isEmpty()) openModel(dir);
 }
 
-void MainWindow::runPrompt() {
-    if (!session_->hasModel()) return;
-    QSettings().setValue("prompt", prompt_->text());
-    session_->generate(prompt_->text(), maxNew_->value(), true, 1.0, 0);
+void MainWindow::rememberRecent(const QString& dir) {
+    QSettings settings;
+    QStringList recent = settings.value("recentModels").toStringList();
+    recent.removeAll(dir);
+    recent.prepend(dir);
+    while (recent.size() > kMaxRecent) recent.removeLast();
+    settings.setValue("recentModels", recent);
+    refreshRecentMenu();
+}
+
+void MainWindow::refreshRecentMenu() {
+    if (!recentMenu_) return;
+    recentMenu_->clear();
+    const QStringList recent = QSettings().value("recentModels").toStringList();
+    for (const QString& dir : recent) recentMenu_->addAction(dir, this, [this, dir] { openModel(dir); });
+    recentMenu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::setThemeKind(int kind) {
+    const ThemeKind k = kind == 1 ? ThemeKind::Dark : ThemeKind::Light;
+    applyTheme(k);
+    QSettings().setValue("theme", themeName(k));
+    // Views paint from the theme's colours: rebuild what they cached.
+    attention_->plot()->applyColors(viewColors());
+    lens_->plot()->applyColors(viewColors());
+    if (session_->analysis()) Q_EMIT session_->runFinished(session_->result());
+    update();
+}
+
+FigureSource* MainWindow::activeFigure() const {
+    for (QWidget* w = QApplication::focusWidget(); w; w = w->parentWidget()) {
+        if (w == attentionDock_) return attention_;
+        if (w == lensDock_) return lens_;
+        if (w == tokensDock_) return tokens_;
+    }
+    return attention_;
+}
+
+QString MainWindow::exportView(FigureSource* view, const QString& path) {
+    const QString error = exportFigure(*view, path);
+    if (error.isEmpty()) statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+    return error;
+}
+
+void MainWindow::chooseExport(FigureSource* view) {
+    QSettings settings;
+    const QString dir = settings.value("exportDir", QDir::homePath()).toString();
+    QString selected = settings.value("exportFilter", "SVG (*.svg)").toString();
+    const QString ext = selected.contains("png") ? "png" : selected.contains("pdf") ? "pdf" : "svg";
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export %1").arg(view->figureName()),
+                                                      dir + "/" + view->figureName() + "." + ext,
+                                                      tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"), &selected);
+    if (path.isEmpty()) return;
+    settings.setValue("exportDir", QFileInfo(path).path());
+    settings.setValue("exportFilter", selected);
+    const QString error = exportView(view, path);
+    if (!error.isEmpty()) showError(error);
+}
+
+QString MainWindow::saveSession(const QString& path) {
+    SessionState s;
+    s.modelDir = session_->modelDir();
+    s.settings = session_->result().analysis ? session_->result().settings : currentSettings();
+    s.selection = session_->selection();
+    s.theme = themeName(currentTheme());
+    s.windowState = saveState(kLayoutVersion);
+    return saveSessionFile(s, path);
+}
+
+QString MainWindow::openSession(const QString& path) {
+    SessionState s;
+    QString error = loadSessionFile(path, s);
+    if (!error.isEmpty()) return error;
+    applySettings(s.settings);
+    if (!s.windowState.isEmpty()) restoreState(s.windowState, kLayoutVersion);
+    if (themeFromName(s.theme) != currentTheme()) setThemeKind(themeFromName(s.theme) == ThemeKind::Dark ? 1 : 0);
+    session_->restoreSelectionAfterNextRun(s.selection);
+    if (s.modelDir == session_->modelDir() && session_->hasModel()) runPrompt();
+    else openModel(s.modelDir);  // runs the prompt once loaded
+    return {};
+}
+
+void MainWindow::chooseSessionToOpen() {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open a session"), QSettings().value("sessionDir").toString(),
+                                                      tr("Circuitscope sessions (*.csession);;All files (*)"));
+    if (path.isEmpty()) return;
+    QSettings().setValue("sessionDir", QFileInfo(path).path());
+    const QString error = openSession(path);
+    if (!error.isEmpty()) showError(error);
+}
+
+void MainWindow::chooseSessionToSave() {
+    QString path = QFileDialog::getSaveFileName(this, tr("Save the session"), QSettings().value("sessionDir").toString(),
+                                                tr("Circuitscope sessions (*.csession)"));
+    if (path.isEmpty()) return;
+    if (QFileInfo(path).suffix().isEmpty()) path += ".csession";
+    QSettings().setValue("sessionDir", QFileInfo(path).path());
+    const QString error = saveSession(path);
+    if (!error.isEmpty()) showError(error);
+    else statusBar()->showMessage(tr("saved %1").arg(path), 5000);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    QSettings settings;
+    settings.setValue("layoutVersion", kLayoutVersion);
+    settings.setValue("geometry", saveGeometry());
+    settings.setValue("windowState", saveState());
+    QMainWindow::closeEvent(e);
 }
 
 }  // namespace cs::ui

@@ -2,9 +2,8 @@
 
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
+#include "model/Transformer.h"
 #include "tokenize/Tokenizer.h"
-
-#include <ATen/ATen.h>
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -12,33 +11,72 @@
 #include <QMetaObject>
 #include <QThreadPool>
 
+#include <algorithm>
+
 namespace cs::ui {
 
+namespace {
+QString firstLine(const std::exception& e) { return QString::fromUtf8(e.what()).section('\n', 0, 0); }
+}  // namespace
+
 SessionController::SessionController(QObject* parent)
-    : QObject(parent), generation_(std::make_shared<std::atomic<int>>(0)) {
-    qRegisterMetaType<cs::ui::GenerationResult>("cs::ui::GenerationResult");
+    : QObject(parent), ticket_(std::make_shared<std::atomic<int>>(0)) {
+    qRegisterMetaType<cs::ui::RunResult>("cs::ui::RunResult");
+    qRegisterMetaType<cs::ui::Selection>("cs::ui::Selection");
 }
 
 SessionController::~SessionController() {
-    ++*generation_;
+    ++*ticket_;
     QThreadPool::globalInstance()->waitForDone();
 }
+
+QString SessionController::modelName() const {
+    QString name = QFileInfo(modelDir_).fileName();
+    // The embedded demo lives in .../demo/model: "model" alone says nothing.
+    if (name == "model") name = QFileInfo(QFileInfo(modelDir_).path()).fileName() + "/" + name;
+    return name;
+}
+
+long SessionController::parameterCount() const { return model_ ? model_->config().parameterCount : 0; }
+int SessionController::layers() const { return model_ ? model_->config().nLayers : 0; }
+int SessionController::heads() const { return model_ ? model_->config().nHeads : 0; }
 
 QString SessionController::modelSummary() const {
     if (!model_) return tr("no model");
     const auto& c = model_->config();
-    return QStringLiteral("%1 (%2, %3 layers, %4M params)")
-        .arg(QFileInfo(modelDir_).fileName(), QString::fromStdString(c.modelType))
+    return QStringLiteral("%1 (%2, %3 layers, %4 heads, %5M params)")
+        .arg(modelName(), QString::fromStdString(c.modelType))
         .arg(c.nLayers)
+        .arg(c.nHeads)
         .arg(c.parameterCount / 1e6, 0, 'f', 2);
 }
 
-void SessionController::cancel() { ++*generation_; Q_EMIT busyChanged(false); }
+void SessionController::setBusy(bool busy) {
+    if (busy_ == busy) return;
+    busy_ = busy;
+    Q_EMIT busyChanged(busy);
+}
+
+void SessionController::cancel() {
+    ++*ticket_;
+    setBusy(false);
+}
+
+void SessionController::select(int position, int layer, int head) {
+    const int T = analysis() ? analysis()->length() : 0;
+    Selection s;
+    s.position = T == 0 ? -1 : std::clamp(position < 0 ? T - 1 : position, 0, T - 1);
+    s.layer = std::clamp(layer, 0, std::max(0, layers() - 1));
+    s.head = std::clamp(head, 0, std::max(0, heads() - 1));
+    if (s.position == selection_.position && s.layer == selection_.layer && s.head == selection_.head) return;
+    selection_ = s;
+    Q_EMIT selectionChanged(selection_);
+}
 
 void SessionController::loadModel(const QString& dir) {
-    const int ticket = ++*generation_;
-    auto counter = generation_;
-    Q_EMIT busyChanged(true);
+    const int ticket = ++*ticket_;
+    auto counter = ticket_;
+    setBusy(true);
     QThreadPool::globalInstance()->start([this, dir, ticket, counter] {
         std::shared_ptr<Transformer> model;
         std::shared_ptr<Tokenizer> tok;
@@ -49,11 +87,11 @@ void SessionController::loadModel(const QString& dir) {
             if (d.exists("tokenizer.json") || d.exists("vocab.json") || d.exists("tokenizer.model"))
                 tok = cs::loadTokenizer(dir.toStdString());
         } catch (const std::exception& e) {
-            error = QString::fromUtf8(e.what()).section('\n', 0, 0);
+            error = firstLine(e);
         }
         QMetaObject::invokeMethod(this, [this, model, tok, error, dir, ticket, counter] {
             if (*counter != ticket) return;
-            Q_EMIT busyChanged(false);
+            setBusy(false);
             if (!error.isEmpty()) {
                 Q_EMIT failed(error);
                 return;
@@ -61,53 +99,77 @@ void SessionController::loadModel(const QString& dir) {
             model_ = model;
             tokenizer_ = tok;
             modelDir_ = dir;
+            result_ = RunResult();  // an analysis of another model's tokens means nothing here
+            selection_ = Selection();
             Q_EMIT modelLoaded(modelSummary());
         });
     });
 }
 
-void SessionController::generate(const QString& prompt, int maxNew, bool greedy, double temperature,
-                                 quint64 seed) {
+void SessionController::run(const RunSettings& settings) {
     if (!model_) {
         Q_EMIT failed(tr("Open a model first (File > Open Model)."));
         return;
     }
-    const int ticket = ++*generation_;
-    auto counter = generation_;
+    const int ticket = ++*ticket_;
+    auto counter = ticket_;
     auto model = model_;
     auto tok = tokenizer_;
-    Q_EMIT busyChanged(true);
-    QThreadPool::globalInstance()->start([this, model, tok, prompt, maxNew, greedy, temperature, seed, ticket,
-                                          counter] {
-        GenerationResult r;
+    setBusy(true);
+    QThreadPool::globalInstance()->start([this, model, tok, settings, ticket, counter] {
+        RunResult r;
+        r.settings = settings;
         QString error;
-        QElapsedTimer timer;
-        timer.start();
         try {
             if (!tok) throw std::runtime_error("this model directory has no tokenizer");
-            std::vector<int> ids = tok->encodePrompt(prompt.toStdString());
+            std::vector<int> ids = tok->encodePrompt(settings.prompt.toStdString());
             if (ids.empty()) throw std::runtime_error("empty prompt");
-            std::vector<long> prompt64(ids.begin(), ids.end());
+            // Generation stops at the context; the analysis covers prompt and continuation.
+            const long room = std::max<long>(0, model->config().nCtx - static_cast<long>(ids.size()));
             SamplingOptions s;
-            s.maxNewTokens = maxNew;
-            s.greedy = greedy;
-            s.temperature = temperature;
-            s.seed = seed;
-            std::vector<long> out = cs::generate(*model, prompt64, s, nullptr,
-                                                 [&](long) { return *counter == ticket; });
-            for (int id : ids) r.promptTokens << QString::fromStdString(tok->tokenText(id));
-            std::vector<int> out32(out.begin(), out.end());
-            for (int id : out32) r.newTokens << QString::fromStdString(tok->tokenText(id));
-            r.text = QString::fromStdString(tok->decode(out32));
+            s.maxNewTokens = static_cast<int>(std::min<long>(settings.maxNewTokens, room));
+            s.greedy = settings.greedy;
+            s.temperature = settings.temperature;
+            s.seed = settings.seed;
+            QElapsedTimer timer;
+            timer.start();
+            std::vector<long> out;
+            if (s.maxNewTokens > 0) {
+                int done = 0;
+                out = cs::generate(*model, std::vector<long>(ids.begin(), ids.end()), s, nullptr, [&](long) {
+                    if (*counter != ticket) return false;
+                    ++done;
+                    QMetaObject::invokeMethod(this, [this, done, s, ticket, counter] {
+                        if (*counter == ticket) Q_EMIT progress(done, s.maxNewTokens);
+                    });
+                    return true;
+                });
+            }
+            if (*counter != ticket) return;  // cancelled while generating: drop quietly
+            r.generateSeconds = timer.elapsed() / 1000.0;
+            std::vector<int> all = ids;
+            for (long id : out) all.push_back(static_cast<int>(id));
+            r.continuation = QString::fromStdString(tok->decode(std::vector<int>(all.begin() + ids.size(), all.end())));
+            r.analysis = std::make_shared<const PromptAnalysis>(
+                analyzeTokens(*model, *tok, all, static_cast<int>(ids.size())));
+            r.analysisSeconds = r.analysis->totalSeconds;
         } catch (const std::exception& e) {
-            error = QString::fromUtf8(e.what()).section('\n', 0, 0);
+            error = firstLine(e);
         }
-        r.seconds = timer.elapsed() / 1000.0;
         QMetaObject::invokeMethod(this, [this, r, error, ticket, counter] {
             if (*counter != ticket) return;  // superseded or cancelled
-            Q_EMIT busyChanged(false);
-            if (!error.isEmpty()) Q_EMIT failed(error);
-            else Q_EMIT generated(r);
+            setBusy(false);
+            if (!error.isEmpty()) {
+                Q_EMIT failed(error);
+                return;
+            }
+            const Selection keep = hasPending_ ? pendingSelection_ : selection_;
+            hasPending_ = false;
+            result_ = r;
+            Q_EMIT runFinished(result_);
+            // The layer and head carry over; the position stays if it still exists, else the last token.
+            selection_.position = -2;  // force a selectionChanged so every view follows the new run
+            select(keep.position >= 0 && keep.position < r.analysis->length() ? keep.position : -1, keep.layer, keep.head);
         });
     });
 }

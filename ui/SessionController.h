@@ -1,14 +1,17 @@
 #pragma once
-// The thin async layer between views and core/: it owns the loaded model, runs loads and
-// generations on a worker thread, and reports results with signals on the GUI thread. A newer
-// request supersedes an older one (the stale result is dropped).
+// The session every view observes, and the thin async layer between views and core/: it owns the
+// loaded model, runs loads and prompt runs on a worker thread, holds the latest analysis and the
+// selection (position, layer, head) that all views share, and reports with signals on the GUI
+// thread. A newer request supersedes an older one; a cancelled or failed run leaves the previous
+// analysis in place.
+#include "analysis/PromptAnalysis.h"
+
+#include <QMetaType>
 #include <QObject>
 #include <QString>
-#include <QStringList>
 
 #include <atomic>
 #include <memory>
-#include <vector>
 
 namespace cs {
 class Transformer;
@@ -17,11 +20,26 @@ class Tokenizer;
 
 namespace cs::ui {
 
-struct GenerationResult {
-    QStringList promptTokens;
-    QStringList newTokens;
-    QString text;
-    double seconds = 0;
+struct RunSettings {
+    QString prompt;
+    int maxNewTokens = 32;
+    bool greedy = true;
+    double temperature = 1.0;
+    quint64 seed = 0;
+};
+
+struct RunResult {
+    std::shared_ptr<const PromptAnalysis> analysis;
+    RunSettings settings;
+    QString continuation;      // the generated text
+    double generateSeconds = 0;
+    double analysisSeconds = 0;
+};
+
+struct Selection {
+    int position = -1;  // token index, -1 before any run
+    int layer = 0;
+    int head = 0;
 };
 
 class SessionController : public QObject {
@@ -31,22 +49,53 @@ public:
     ~SessionController() override;
 
     void loadModel(const QString& dir);
-    void generate(const QString& prompt, int maxNew, bool greedy, double temperature, quint64 seed);
+    void run(const RunSettings& settings);
     void cancel();
+
     bool hasModel() const { return model_ != nullptr; }
+    bool isBusy() const { return busy_; }
+    QString modelDir() const { return modelDir_; }
+    QString modelName() const;
     QString modelSummary() const;
+    long parameterCount() const;
+    int layers() const;
+    int heads() const;
+
+    const RunResult& result() const { return result_; }
+    const PromptAnalysis* analysis() const { return result_.analysis.get(); }
+
+    const Selection& selection() const { return selection_; }
+    // Clamped to the current analysis and model; emits selectionChanged only on a change.
+    void select(int position, int layer, int head);
+    void selectPosition(int position) { select(position, selection_.layer, selection_.head); }
+    void selectLayer(int layer) { select(selection_.position, layer, selection_.head); }
+    void selectHead(int head) { select(selection_.position, selection_.layer, head); }
+    // The selection the next finished run lands on (a restored session), instead of keeping the current one.
+    void restoreSelectionAfterNextRun(const Selection& s) { pendingSelection_ = s; hasPending_ = true; }
 
 Q_SIGNALS:
     void modelLoaded(const QString& summary);
-    void generated(const cs::ui::GenerationResult& result);
+    void runFinished(const cs::ui::RunResult& result);
+    void progress(int done, int total);
+    void selectionChanged(const cs::ui::Selection& selection);
     void failed(const QString& message);
     void busyChanged(bool busy);
 
 private:
+    void setBusy(bool busy);
+
     std::shared_ptr<Transformer> model_;
     std::shared_ptr<Tokenizer> tokenizer_;
     QString modelDir_;
-    std::shared_ptr<std::atomic<int>> generation_;  // request counter: stale jobs see a newer value
+    RunResult result_;
+    Selection selection_;
+    Selection pendingSelection_;
+    bool hasPending_ = false;
+    bool busy_ = false;
+    std::shared_ptr<std::atomic<int>> ticket_;  // request counter: stale jobs see a newer value
 };
 
 }  // namespace cs::ui
+
+Q_DECLARE_METATYPE(cs::ui::RunResult)
+Q_DECLARE_METATYPE(cs::ui::Selection)

@@ -44,6 +44,7 @@ void addHooksCommand(CLI::App& app, CommandRunner& run);
 void addTrainLmCommand(CLI::App& app, CommandRunner& run);
 void addTrainSaeCommand(CLI::App& app, CommandRunner& run);
 void addFeaturesCommand(CLI::App& app, CommandRunner& run);
+void addExportCommand(CLI::App& app, CommandRunner& run);
 // Set by SIGINT once a long command has asked for it (the command then saves and stops).
 std::atomic<bool>& interruptFlag();
 

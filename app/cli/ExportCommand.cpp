@@ -1,0 +1,69 @@
+#include "cli/CliCommon.h"
+
+#include "runtime/DemoBundle.h"
+#include "ui/figures/HeadlessExport.h"
+
+#include <QApplication>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace cs::cli {
+
+void addExportCommand(CLI::App& app, CommandRunner& run) {
+    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens) to PNG, SVG or PDF, without a window");
+    struct Args {
+        std::string model = "demo", view, prompt, out;
+        int layer = 0, head = 0, position = -1, newTokens = 0;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo' (default)");
+    cmd->add_option("--view", a->view, "tokens, attention or logit-lens")->required()
+        ->check(CLI::IsMember({"tokens", "attention", "logit-lens"}));
+    cmd->add_option("--prompt", a->prompt, "Prompt text")->required();
+    cmd->add_option("--layer", a->layer, "Attention layer")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--head", a->head, "Attention head")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--position", a->position, "Selected token position (default: the last)");
+    cmd->add_option("--new-tokens", a->newTokens, "Greedy tokens to generate after the prompt first")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--out", a->out, "Output file: .png, .svg or .pdf")->required();
+    cmd->callback([a, &run] {
+        run = [a] {
+            // No display needed: Qt's offscreen platform renders the same widgets.
+            if (!std::getenv("QT_QPA_PLATFORM")) setenv("QT_QPA_PLATFORM", "offscreen", 1);
+            // Qt wants a private runtime directory and warns on every run without one (as root
+            // under a bare shell, say): give it one so scripted output stays clean.
+            if (!std::getenv("XDG_RUNTIME_DIR")) {
+                const std::string dir = "/tmp/circuitscope-runtime-" + std::to_string(::getuid());
+                ::mkdir(dir.c_str(), 0700);
+                struct stat st {};
+                if (::stat(dir.c_str(), &st) == 0 && st.st_uid == ::getuid() && (st.st_mode & 0777) == 0700)
+                    setenv("XDG_RUNTIME_DIR", dir.c_str(), 1);
+            }
+            int argc = 1;
+            char name[] = "circuitscope";
+            char* argv[] = {name, nullptr};
+            QApplication qapp(argc, argv);
+            ui::HeadlessExportRequest r;
+            r.modelDir = QString::fromStdString(resolveModelDir(a->model));
+            r.view = QString::fromStdString(a->view);
+            r.prompt = QString::fromStdString(a->prompt);
+            r.maxNewTokens = a->newTokens;
+            r.layer = a->layer;
+            r.head = a->head;
+            r.position = a->position;
+            r.out = QString::fromStdString(a->out);
+            const QString error = ui::exportHeadless(r);
+            if (!error.isEmpty()) {
+                std::fprintf(stderr, "circuitscope: error: %s\n", qPrintable(error));
+                return 1;
+            }
+            printJson({{"out", a->out}, {"view", a->view}});
+            return 0;
+        };
+    });
+}
+
+}  // namespace cs::cli

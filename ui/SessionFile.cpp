@@ -1,0 +1,66 @@
+#include "ui/SessionFile.h"
+
+#include <QFile>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSaveFile>
+
+namespace cs::ui {
+
+namespace {
+constexpr const char* kFormat = "circuitscope-session";
+constexpr int kVersion = 1;
+}  // namespace
+
+QString saveSessionFile(const SessionState& s, const QString& path) {
+    QJsonObject sel{{"position", s.selection.position}, {"layer", s.selection.layer}, {"head", s.selection.head}};
+    QJsonObject o{{"format", kFormat},
+                  {"version", kVersion},
+                  {"model", s.modelDir},
+                  {"prompt", s.settings.prompt},
+                  {"max_new_tokens", s.settings.maxNewTokens},
+                  {"greedy", s.settings.greedy},
+                  {"temperature", s.settings.temperature},
+                  {"seed", QString::number(s.settings.seed)},  // 64-bit: a JSON double would round it
+                  {"selection", sel},
+                  {"theme", s.theme},
+                  {"window_state", QString::fromLatin1(s.windowState.toBase64())}};
+    QSaveFile f(path);  // atomic: an interrupted save never truncates an existing session
+    if (!f.open(QIODevice::WriteOnly)) return QObject::tr("%1: cannot write (%2)").arg(path, f.errorString());
+    f.write(QJsonDocument(o).toJson());
+    if (!f.commit()) return QObject::tr("%1: cannot write (%2)").arg(path, f.errorString());
+    return {};
+}
+
+QString loadSessionFile(const QString& path, SessionState& s) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return QObject::tr("%1: cannot open (%2)").arg(path, f.errorString());
+    QJsonParseError err;
+    const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+    if (doc.isNull() || !doc.isObject())
+        return QObject::tr("%1: not a session file (JSON error: %2)").arg(path, err.errorString());
+    const QJsonObject o = doc.object();
+    if (o.value("format").toString() != kFormat) return QObject::tr("%1: not a Circuitscope session (field 'format')").arg(path);
+    if (o.value("version").toInt() > kVersion)
+        return QObject::tr("%1: session version %2 is newer than this Circuitscope reads (%3)").arg(path).arg(o.value("version").toInt()).arg(kVersion);
+    auto need = [&](const char* key) { return o.contains(key); };
+    for (const char* key : {"model", "prompt"})
+        if (!need(key) || !o.value(key).isString()) return QObject::tr("%1: missing or invalid field '%2'").arg(path, key);
+    s.modelDir = o.value("model").toString();
+    s.settings.prompt = o.value("prompt").toString();
+    s.settings.maxNewTokens = o.value("max_new_tokens").toInt(32);
+    s.settings.greedy = o.value("greedy").toBool(true);
+    s.settings.temperature = o.value("temperature").toDouble(1.0);
+    bool ok = true;
+    s.settings.seed = o.value("seed").toString("0").toULongLong(&ok);
+    if (!ok) return QObject::tr("%1: invalid field 'seed'").arg(path);
+    const QJsonObject sel = o.value("selection").toObject();
+    s.selection.position = sel.value("position").toInt(-1);
+    s.selection.layer = sel.value("layer").toInt(0);
+    s.selection.head = sel.value("head").toInt(0);
+    s.theme = o.value("theme").toString("light");
+    s.windowState = QByteArray::fromBase64(o.value("window_state").toString().toLatin1());
+    return {};
+}
+
+}  // namespace cs::ui

@@ -1,0 +1,87 @@
+#include "ui/figures/FigureExport.h"
+
+#include "ui/figures/FigureSource.h"
+
+#include <QFileInfo>
+#include <QImage>
+#include <QPageSize>
+#include <QPdfWriter>
+#include <QSaveFile>
+#include <QSvgGenerator>
+#include "ui/Qcp.h"
+
+namespace cs::ui {
+
+namespace {
+// Raster figures at 3x the on-screen size: about 300 dpi for a figure sized for a 100 dpi screen.
+constexpr int kPngScale = 3;
+}  // namespace
+
+QString figureFormat(const QString& path) {
+    const QString ext = QFileInfo(path).suffix().toLower();
+    return ext == "png" || ext == "svg" || ext == "pdf" ? ext : QString();
+}
+
+QString exportFigure(FigureSource& source, const QString& path) {
+    const QString format = figureFormat(path);
+    if (format.isEmpty()) return QObject::tr("%1: unknown figure format (use .png, .svg or .pdf)").arg(path);
+    const QSize size = source.figureSize();
+    if (size.isEmpty()) return QObject::tr("%1: nothing to export yet (run a prompt first)").arg(path);
+    // Written to a temporary file and renamed on success: a failed export never leaves half a file
+    // over an existing figure.
+    const QString tmp = path + ".part";
+    bool ok = false;
+    if (format == "png") {
+        QImage image(size * kPngScale, QImage::Format_ARGB32_Premultiplied);
+        image.setDevicePixelRatio(kPngScale);
+        image.fill(Qt::white);
+        {
+            QCPPainter painter(&image);
+            painter.setRenderHint(QPainter::Antialiasing);
+            painter.setRenderHint(QPainter::TextAntialiasing);
+            source.paintFigure(painter, size);
+        }
+        ok = image.save(tmp, "PNG");
+    } else if (format == "svg") {
+        QSvgGenerator svg;
+        svg.setFileName(tmp);
+        svg.setSize(size);
+        svg.setViewBox(QRect(QPoint(0, 0), size));
+        svg.setResolution(96);
+        svg.setTitle(source.figureName());
+        svg.setDescription(QStringLiteral("Circuitscope figure"));
+        QCPPainter painter;
+        if (painter.begin(&svg)) {
+            painter.setMode(QCPPainter::pmVectorized);
+            painter.setMode(QCPPainter::pmNoCaching);
+            source.paintFigure(painter, size);
+            ok = painter.end();
+        }
+    } else {
+        QPdfWriter pdf(tmp);
+        pdf.setResolution(96);
+        pdf.setPageSize(QPageSize(QSizeF(size) * 72.0 / 96.0, QPageSize::Point, QString(), QPageSize::ExactMatch));
+        pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+        pdf.setTitle(source.figureName());
+        pdf.setCreator(QStringLiteral("Circuitscope"));
+        QCPPainter painter;
+        if (painter.begin(&pdf)) {
+            painter.setMode(QCPPainter::pmVectorized);
+            painter.setMode(QCPPainter::pmNoCaching);
+            source.paintFigure(painter, size);
+            ok = painter.end();
+        }
+    }
+    if (!ok || !QFileInfo(tmp).exists() || QFileInfo(tmp).size() == 0) {
+        QFile::remove(tmp);
+        return QObject::tr("%1: could not write the figure").arg(path);
+    }
+    QFile::remove(path);
+    if (!QFile::rename(tmp, path)) {
+        QFile::remove(tmp);
+        return QObject::tr("%1: could not write the figure").arg(path);
+    }
+    return {};
+}
+
+}  // namespace cs::ui

@@ -1,0 +1,79 @@
+#include "ui/figures/HeadlessExport.h"
+
+#include "ui/SessionController.h"
+#include "ui/figures/FigureExport.h"
+#include "ui/views/AttentionView.h"
+#include "ui/views/LogitLensView.h"
+#include "ui/views/TokenStreamView.h"
+
+#include <QEventLoop>
+
+#include <memory>
+
+namespace cs::ui {
+
+namespace {
+
+// Waits for `done` or `failed` from the session; returns the failure message or empty.
+template <typename Signal>
+QString waitFor(SessionController& session, Signal done) {
+    QEventLoop loop;
+    QString error;
+    auto a = QObject::connect(&session, done, &loop, [&loop] { loop.quit(); });
+    auto b = QObject::connect(&session, &SessionController::failed, &loop, [&](const QString& m) {
+        error = m;
+        loop.quit();
+    });
+    loop.exec();
+    QObject::disconnect(a);
+    QObject::disconnect(b);
+    return error;
+}
+
+}  // namespace
+
+QString exportHeadless(const HeadlessExportRequest& r) {
+    if (r.view != "tokens" && r.view != "attention" && r.view != "logit-lens")
+        return QObject::tr("--view: unknown view '%1' (tokens, attention or logit-lens)").arg(r.view);
+    if (figureFormat(r.out).isEmpty()) return QObject::tr("%1: unknown figure format (use .png, .svg or .pdf)").arg(r.out);
+    SessionController session;
+    session.loadModel(r.modelDir);
+    QString error = waitFor(session, &SessionController::modelLoaded);
+    if (!error.isEmpty()) return error;
+    if (r.layer < 0 || r.layer >= session.layers())
+        return QObject::tr("--layer %1: the model has layers 0..%2").arg(r.layer).arg(session.layers() - 1);
+    if (r.head < 0 || r.head >= session.heads())
+        return QObject::tr("--head %1: the model has heads 0..%2").arg(r.head).arg(session.heads() - 1);
+    RunSettings s;
+    s.prompt = r.prompt;
+    s.maxNewTokens = r.maxNewTokens;
+    Selection sel;
+    sel.position = r.position;
+    sel.layer = r.layer;
+    sel.head = r.head;
+    session.restoreSelectionAfterNextRun(sel);
+    session.run(s);
+    error = waitFor(session, &SessionController::runFinished);
+    if (!error.isEmpty()) return error;
+    if (r.position >= session.analysis()->length())
+        return QObject::tr("--position %1: the run has positions 0..%2").arg(r.position).arg(session.analysis()->length() - 1);
+    std::unique_ptr<QWidget> widget;
+    FigureSource* source = nullptr;
+    if (r.view == "tokens") {
+        auto* v = new TokenStreamView(&session);
+        widget.reset(v);
+        source = v;
+    } else if (r.view == "attention") {
+        auto* v = new AttentionView(&session);
+        widget.reset(v);
+        source = v;
+    } else {
+        auto* v = new LogitLensView(&session);
+        widget.reset(v);
+        source = v;
+    }
+    widget->resize(1000, 700);
+    return exportFigure(*source, r.out);
+}
+
+}  // namespace cs::ui

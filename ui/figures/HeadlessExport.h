@@ -1,0 +1,22 @@
+#pragma once
+// `circuitscope export`: the GUI's own views, run without a window (offscreen), render one figure
+// to a file. Same session, same views and same painting as the interactive app, so a scripted
+// figure is exactly what the window shows.
+#include <QString>
+
+namespace cs::ui {
+
+struct HeadlessExportRequest {
+    QString modelDir;
+    QString view;        // tokens | attention | logit-lens
+    QString prompt;
+    int maxNewTokens = 0;
+    int layer = 0, head = 0;
+    int position = -1;   // -1: the last token
+    QString out;
+};
+
+// Needs a QApplication (offscreen is fine). Returns an empty string on success, else the error.
+QString exportHeadless(const HeadlessExportRequest& request);
+
+}  // namespace cs::ui

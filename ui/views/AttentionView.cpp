@@ -1,0 +1,230 @@
+#include "ui/views/AttentionView.h"
+
+#include "ui/Theme.h"
+#include "ui/views/HeatmapPlot.h"
+#include "ui/views/TokenLabel.h"
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QPainter>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <algorithm>
+#include <numeric>
+
+namespace cs::ui {
+
+namespace {
+constexpr int kTopAttended = 8;
+constexpr int kThumbLabel = 22;  // room for the layer / head numbers
+
+QRgb heatColor(const ViewColors& c, float w) {
+    const float t = std::clamp(w, 0.0f, 1.0f);
+    auto mix = [t](int a, int b) { return static_cast<int>(a + (b - a) * t); };
+    return qRgb(mix(c.heatLow.red(), c.heatHigh.red()), mix(c.heatLow.green(), c.heatHigh.green()),
+                mix(c.heatLow.blue(), c.heatHigh.blue()));
+}
+}  // namespace
+
+AttentionView::AttentionView(SessionController* session, QWidget* parent) : QWidget(parent), session_(session) {
+    setObjectName("attentionView");
+    auto* split = new QSplitter(Qt::Horizontal, this);
+    auto* scroll = new QScrollArea(split);
+    thumbs_ = new AttentionThumbnails(session, scroll);
+    scroll->setWidget(thumbs_);
+    scroll->setWidgetResizable(false);
+    auto* centre = new QWidget(split);
+    auto* cl = new QVBoxLayout(centre);
+    cl->setContentsMargins(0, 0, 0, 0);
+    title_ = new QLabel(centre);
+    plot_ = new HeatmapPlot(centre);
+    plot_->setObjectName("attentionPlot");
+    plot_->setRowsTopDown(true);
+    plot_->setScaleLabel(tr("attention weight"));
+    cl->addWidget(title_);
+    cl->addWidget(plot_, 1);
+    top_ = new QTableWidget(0, 2, split);
+    top_->setObjectName("attentionTop");
+    top_->setHorizontalHeaderLabels({tr("attends to"), tr("weight")});
+    top_->horizontalHeader()->setStretchLastSection(true);
+    top_->verticalHeader()->setVisible(false);
+    top_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    split->addWidget(scroll);
+    split->addWidget(centre);
+    split->addWidget(top_);
+    split->setStretchFactor(1, 1);
+    split->setSizes({220, 600, 200});
+    auto* l = new QHBoxLayout(this);
+    l->setContentsMargins(0, 0, 0, 0);
+    l->addWidget(split);
+
+    connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
+    connect(session_, &SessionController::selectionChanged, this, [this](const Selection& s) {
+        if (s.layer != shownLayer_ || s.head != shownHead_ || session_->analysis() != shown_) rebuild();
+        else followSelection();
+    });
+    connect(plot_, &HeatmapPlot::cellHovered, this, [this](int key, int query, const QPoint& global) {
+        QToolTip::showText(global, hoverText(key, query), plot_);
+    });
+    connect(plot_, &HeatmapPlot::cellClicked, this, [this](int, int query) { session_->selectPosition(query); });
+    rebuild();
+}
+
+QString AttentionView::hoverText(int key, int query) const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a || query >= a->length() || key >= a->length()) return {};
+    const Selection& s = session_->selection();
+    return tr("L%1 H%2: %3 [%4] \u2192 %5 [%6]: %7")
+        .arg(s.layer)
+        .arg(s.head)
+        .arg(tokenLabel(a->texts[query]))
+        .arg(query)
+        .arg(tokenLabel(a->texts[key]))
+        .arg(key)
+        .arg(a->attentionWeight(s.layer, s.head, query, key), 0, 'f', 4);
+}
+
+void AttentionView::rebuild() {
+    const PromptAnalysis* a = session_->analysis();
+    const Selection& s = session_->selection();
+    shown_ = a;
+    shownLayer_ = s.layer;
+    shownHead_ = s.head;
+    if (!a || a->attention.empty()) {
+        plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
+        title_->setText(tr("No run yet"));
+        top_->setRowCount(0);
+        plot_->replot();
+        return;
+    }
+    const int T = a->length(), L = s.layer, H = s.head;
+    plot_->setMatrix(T, T, [&](int key, int query) { return a->attentionWeight(L, H, query, key); }, 0, 1);
+    QStringList labels;
+    for (int t = 0; t < T; ++t) labels << shortTokenLabel(a->texts[t]);
+    plot_->setColumnLabels(labels, tr("key"));
+    plot_->setRowLabels(labels, tr("query"));
+    title_->setText(tr("<b>Layer %1, head %2</b> &nbsp; %3 tokens").arg(L).arg(H).arg(T));
+    followSelection();
+}
+
+void AttentionView::followSelection() {
+    const PromptAnalysis* a = session_->analysis();
+    const int q = session_->selection().position;
+    plot_->highlightRow(q);
+    plot_->replot(QCustomPlot::rpQueuedReplot);
+    top_->setRowCount(0);
+    if (!a || q < 0 || q >= a->length()) return;
+    const Selection& s = session_->selection();
+    std::vector<int> keys(q + 1);
+    std::iota(keys.begin(), keys.end(), 0);
+    std::sort(keys.begin(), keys.end(), [&](int x, int y) {
+        return a->attentionWeight(s.layer, s.head, q, x) > a->attentionWeight(s.layer, s.head, q, y);
+    });
+    keys.resize(std::min<size_t>(keys.size(), kTopAttended));
+    top_->setRowCount(static_cast<int>(keys.size()));
+    for (int i = 0; i < static_cast<int>(keys.size()); ++i) {
+        top_->setItem(i, 0, new QTableWidgetItem(QStringLiteral("%1 [%2]").arg(tokenLabel(a->texts[keys[i]])).arg(keys[i])));
+        auto* w = new QTableWidgetItem(QString::number(a->attentionWeight(s.layer, s.head, q, keys[i]), 'f', 3));
+        w->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+        top_->setItem(i, 1, w);
+    }
+}
+
+int AttentionView::selectedRow() const { return plot_->highlightedRow(); }
+
+QString AttentionView::figureName() const {
+    return QStringLiteral("attention-L%1H%2").arg(session_->selection().layer).arg(session_->selection().head);
+}
+
+QSize AttentionView::figureSize() const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) return {};
+    const int side = std::clamp(a->length() * 18, 240, 900);
+    return {side + 170, side + 110};
+}
+
+void AttentionView::paintFigure(QCPPainter& painter, const QSize& size) { plot_->renderFigure(painter, size); }
+
+AttentionThumbnails::AttentionThumbnails(SessionController* session, QWidget* parent)
+    : QWidget(parent), session_(session) {
+    setObjectName("attentionThumbnails");
+    connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
+    connect(session_, &SessionController::selectionChanged, this, [this] { update(); });
+    rebuild();
+}
+
+QSize AttentionThumbnails::sizeHint() const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) return {200, 200};
+    return {kThumbLabel + a->heads * (cell_ + 4), kThumbLabel + a->layers * (cell_ + 4)};
+}
+
+QRect AttentionThumbnails::cellRect(int layer, int head) const {
+    return {kThumbLabel + head * (cell_ + 4), kThumbLabel + layer * (cell_ + 4), cell_, cell_};
+}
+
+void AttentionThumbnails::rebuild() {
+    images_.clear();
+    const PromptAnalysis* a = session_->analysis();
+    if (a) {
+        const int T = a->length();
+        const ViewColors& c = viewColors();
+        for (int l = 0; l < a->layers; ++l)
+            for (int h = 0; h < a->heads; ++h) {
+                QImage img(T, T, QImage::Format_RGB32);
+                for (int q = 0; q < T; ++q) {
+                    auto* line = reinterpret_cast<QRgb*>(img.scanLine(q));
+                    for (int k = 0; k < T; ++k) line[k] = heatColor(c, a->attentionWeight(l, h, q, k));
+                }
+                images_.push_back(img);
+            }
+    }
+    resize(sizeHint());
+    update();
+}
+
+void AttentionThumbnails::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    const ViewColors& c = viewColors();
+    p.fillRect(rect(), palette().window());
+    const PromptAnalysis* a = session_->analysis();
+    if (!a || images_.empty()) return;
+    p.setPen(c.muted);
+    QFont f = font();
+    f.setPointSizeF(f.pointSizeF() * 0.8);
+    p.setFont(f);
+    for (int h = 0; h < a->heads; ++h)
+        p.drawText(QRect(cellRect(0, h).left(), 0, cell_, kThumbLabel), Qt::AlignCenter, QString("H%1").arg(h));
+    for (int l = 0; l < a->layers; ++l)
+        p.drawText(QRect(0, cellRect(l, 0).top(), kThumbLabel, cell_), Qt::AlignCenter, QString("L%1").arg(l));
+    const Selection& s = session_->selection();
+    for (int l = 0; l < a->layers; ++l)
+        for (int h = 0; h < a->heads; ++h) {
+            const QRect r = cellRect(l, h);
+            p.drawImage(r, images_[static_cast<size_t>(l * a->heads + h)]);
+            const bool sel = l == s.layer && h == s.head;
+            p.setPen(sel ? QPen(c.selection, 2) : QPen(c.grid, 1));
+            p.drawRect(r.adjusted(-1, -1, 0, 0));
+        }
+}
+
+void AttentionThumbnails::mousePressEvent(QMouseEvent* e) {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) return;
+    for (int l = 0; l < a->layers; ++l)
+        for (int h = 0; h < a->heads; ++h)
+            if (cellRect(l, h).contains(e->position().toPoint())) {
+                session_->select(session_->selection().position, l, h);
+                return;
+            }
+}
+
+}  // namespace cs::ui

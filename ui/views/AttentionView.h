@@ -1,0 +1,64 @@
+#pragma once
+// Attention patterns: a layer x head grid of thumbnails to pick from, the picked head's pattern
+// as a cell-exact heatmap (queries down, keys across, hover for the exact weight), and the tokens
+// the selected position attends to most.
+#include "ui/SessionController.h"
+#include "ui/figures/FigureSource.h"
+
+#include <QWidget>
+
+class QLabel;
+class QTableWidget;
+
+namespace cs::ui {
+
+class HeatmapPlot;
+class AttentionThumbnails;
+
+class AttentionView : public QWidget, public FigureSource {
+    Q_OBJECT
+public:
+    explicit AttentionView(SessionController* session, QWidget* parent = nullptr);
+
+    HeatmapPlot* plot() const { return plot_; }
+    AttentionThumbnails* thumbnails() const { return thumbs_; }
+    int selectedRow() const;  // the query row outlined in the heatmap (-1: none)
+    QString hoverText(int key, int query) const;
+
+    QString figureName() const override;
+    QSize figureSize() const override;
+    void paintFigure(QCPPainter& painter, const QSize& size) override;
+
+private:
+    void rebuild();          // new analysis or new layer/head: the heatmap's data
+    void followSelection();  // new position: outline and the top-attended list
+
+    SessionController* session_;
+    AttentionThumbnails* thumbs_;
+    HeatmapPlot* plot_;
+    QLabel* title_;
+    QTableWidget* top_;
+    int shownLayer_ = -1, shownHead_ = -1;
+    const PromptAnalysis* shown_ = nullptr;
+};
+
+// Every head's pattern as a small picture; click one to select its layer and head.
+class AttentionThumbnails : public QWidget {
+    Q_OBJECT
+public:
+    explicit AttentionThumbnails(SessionController* session, QWidget* parent = nullptr);
+    QRect cellRect(int layer, int head) const;
+    QSize sizeHint() const override;
+
+protected:
+    void paintEvent(QPaintEvent*) override;
+    void mousePressEvent(QMouseEvent*) override;
+
+private:
+    void rebuild();
+    SessionController* session_;
+    std::vector<QImage> images_;  // layer-major
+    int cell_ = 40;
+};
+
+}  // namespace cs::ui

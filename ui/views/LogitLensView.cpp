@@ -1,0 +1,126 @@
+#include "ui/views/LogitLensView.h"
+
+#include "ui/views/HeatmapPlot.h"
+#include "ui/views/TokenLabel.h"
+
+#include <QHeaderView>
+#include <QLabel>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace cs::ui {
+
+namespace {
+constexpr int kTableTop = 5;
+}
+
+LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWidget(parent), session_(session) {
+    setObjectName("logitLensView");
+    auto* split = new QSplitter(Qt::Vertical, this);
+    auto* top = new QWidget(split);
+    auto* tl = new QVBoxLayout(top);
+    tl->setContentsMargins(0, 0, 0, 0);
+    title_ = new QLabel(top);
+    plot_ = new HeatmapPlot(top);
+    plot_->setObjectName("logitLensPlot");
+    plot_->setRowsTopDown(false);  // embeddings at the bottom, the output at the top
+    plot_->setScaleLabel(tr("P(actual next token)"));
+    tl->addWidget(title_);
+    tl->addWidget(plot_, 1);
+    table_ = new QTableWidget(0, kTableTop + 2, split);
+    table_->setObjectName("logitLensTable");
+    QStringList headers{tr("layer"), tr("P(next)")};
+    for (int k = 1; k <= kTableTop; ++k) headers << tr("top %1").arg(k);
+    table_->setHorizontalHeaderLabels(headers);
+    table_->verticalHeader()->setVisible(false);
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    split->addWidget(top);
+    split->addWidget(table_);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    auto* l = new QVBoxLayout(this);
+    l->setContentsMargins(0, 0, 0, 0);
+    l->addWidget(split);
+
+    connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
+    connect(session_, &SessionController::selectionChanged, this, [this] { followSelection(); });
+    connect(plot_, &HeatmapPlot::cellHovered, this, [this](int pos, int row, const QPoint& global) {
+        QToolTip::showText(global, hoverText(pos, row), plot_);
+    });
+    connect(plot_, &HeatmapPlot::cellClicked, this, [this](int pos, int) { session_->selectPosition(pos); });
+    rebuild();
+}
+
+QString LogitLensView::hoverText(int pos, int row) const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a || row >= static_cast<int>(a->lensRows.size()) || pos >= a->length()) return {};
+    QString html = tr("<b>%1</b> at %2 [%3]").arg(QString::fromStdString(a->lensRows[row]), tokenLabel(a->texts[pos]).toHtmlEscaped()).arg(pos);
+    const float p = a->lensNextProbability[row][pos];
+    if (!std::isnan(p))
+        html += tr("<br>P(%1) = %2").arg(tokenLabel(a->texts[pos + 1]).toHtmlEscaped()).arg(p, 0, 'f', 4);
+    html += "<table>";
+    for (size_t k = 0; k < a->lensTop[row][pos].size() && k < 5; ++k) {
+        const auto& t = a->lensTop[row][pos][k];
+        html += QStringLiteral("<tr><td>%1</td><td align=right>&nbsp;%2%</td></tr>")
+                    .arg(tokenLabel(t.text).toHtmlEscaped())
+                    .arg(100.0 * t.probability, 0, 'f', 1);
+    }
+    return html + "</table>";
+}
+
+void LogitLensView::rebuild() {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) {
+        plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
+        title_->setText(tr("No run yet"));
+        table_->setRowCount(0);
+        plot_->replot();
+        return;
+    }
+    const int T = a->length(), R = static_cast<int>(a->lensRows.size());
+    plot_->setMatrix(T, R, [&](int pos, int row) { return a->lensNextProbability[row][pos]; }, 0, 1);
+    QStringList cols, rows;
+    for (int t = 0; t < T; ++t) cols << shortTokenLabel(a->texts[t]);
+    for (const auto& r : a->lensRows) rows << QString::fromStdString(r);
+    plot_->setColumnLabels(cols, tr("position (predicting the token after it)"));
+    plot_->setRowLabels(rows, tr("residual stream after"));
+    title_->setText(tr("<b>Logit lens</b> &nbsp; probability of the actual next token, by layer"));
+    followSelection();
+}
+
+void LogitLensView::followSelection() {
+    const PromptAnalysis* a = session_->analysis();
+    const int pos = session_->selection().position;
+    plot_->highlightColumn(pos);
+    plot_->replot(QCustomPlot::rpQueuedReplot);
+    table_->setRowCount(0);
+    if (!a || pos < 0 || pos >= a->length()) return;
+    const int R = static_cast<int>(a->lensRows.size());
+    table_->setRowCount(R);
+    for (int r = 0; r < R; ++r) {
+        const int row = R - 1 - r;  // output first, like the heatmap read top-down
+        table_->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(a->lensRows[row])));
+        const float p = a->lensNextProbability[row][pos];
+        table_->setItem(r, 1, new QTableWidgetItem(std::isnan(p) ? QStringLiteral("\u2013") : QString::number(p, 'f', 3)));
+        for (int k = 0; k < kTableTop && k < static_cast<int>(a->lensTop[row][pos].size()); ++k) {
+            const auto& t = a->lensTop[row][pos][k];
+            table_->setItem(r, 2 + k, new QTableWidgetItem(QStringLiteral("%1  %2%").arg(tokenLabel(t.text)).arg(100.0 * t.probability, 0, 'f', 1)));
+        }
+    }
+}
+
+QSize LogitLensView::figureSize() const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) return {};
+    return {std::clamp(a->length() * 22, 300, 1400) + 170, static_cast<int>(a->lensRows.size()) * 36 + 140};
+}
+
+void LogitLensView::paintFigure(QCPPainter& painter, const QSize& size) { plot_->renderFigure(painter, size); }
+
+}  // namespace cs::ui

@@ -1,0 +1,175 @@
+#include "ui/views/TokenStreamView.h"
+
+#include "ui/Theme.h"
+#include "ui/views/TokenLabel.h"
+
+#include <QHelpEvent>
+#include <QMouseEvent>
+#include <QPainter>
+#include <QToolTip>
+#include "ui/Qcp.h"
+
+namespace cs::ui {
+
+namespace {
+constexpr double kPadX = 5, kPadY = 3, kGap = 3, kLineGap = 6, kMargin = 8;
+constexpr int kFigureWidth = 900;
+}  // namespace
+
+TokenStreamView::TokenStreamView(SessionController* session, QWidget* parent)
+    : QWidget(parent), session_(session) {
+    setObjectName("tokenStream");
+    setMouseTracking(true);
+    setFocusPolicy(Qt::ClickFocus);
+    QSizePolicy sp(QSizePolicy::Expanding, QSizePolicy::Preferred);
+    sp.setHeightForWidth(true);
+    setSizePolicy(sp);
+    connect(session_, &SessionController::runFinished, this, [this] { relayout(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { relayout(); });
+    connect(session_, &SessionController::selectionChanged, this, [this] { update(); });
+}
+
+std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const {
+    std::vector<Chip> out;
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) return out;
+    const QFontMetricsF fm(font());
+    const double h = fm.height() + 2 * kPadY;
+    double x = kMargin, y = kMargin;
+    for (int i = 0; i < a->length(); ++i) {
+        Chip c;
+        c.label = tokenLabel(a->texts[i]);
+        c.whitespace = isWhitespaceToken(a->texts[i]);
+        c.generated = i >= a->promptLength;
+        const double w = std::max(fm.horizontalAdvance(c.label), fm.horizontalAdvance('M') * 0.6) + 2 * kPadX;
+        if (x + w > width - kMargin && x > kMargin) {
+            x = kMargin;
+            y += h + kLineGap;
+        }
+        c.rect = QRectF(x, y, w, h);
+        x += w + kGap;
+        out.push_back(c);
+        // A newline token ends its line, as the text does.
+        if (a->texts[i].find('\n') != std::string::npos) {
+            x = kMargin;
+            y += h + kLineGap;
+        }
+    }
+    return out;
+}
+
+int TokenStreamView::heightForWidth(int width) const {
+    auto chips = layoutChips(width);
+    return chips.empty() ? 60 : static_cast<int>(chips.back().rect.bottom() + kMargin);
+}
+
+void TokenStreamView::relayout() {
+    chips_ = layoutChips(width());
+    hover_ = -1;
+    setMinimumHeight(heightForWidth(width()));
+    update();
+}
+
+void TokenStreamView::resizeEvent(QResizeEvent*) {
+    chips_ = layoutChips(width());
+    setMinimumHeight(heightForWidth(width()));
+}
+
+QRect TokenStreamView::chipRect(int index) const {
+    return index >= 0 && index < chipCount() ? chips_[index].rect.toAlignedRect() : QRect();
+}
+
+int TokenStreamView::chipAt(const QPoint& p) const {
+    for (int i = 0; i < chipCount(); ++i)
+        if (chips_[i].rect.contains(p)) return i;
+    return -1;
+}
+
+QString TokenStreamView::chipText(int index) const {
+    return index >= 0 && index < chipCount() ? chips_[index].label : QString();
+}
+
+QString TokenStreamView::tooltipFor(int index) const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a || index < 0 || index >= a->length()) return {};
+    QString html = QStringLiteral("<b>%1</b> &nbsp; id %2 &nbsp; position %3<br><i>%4</i><table>")
+                       .arg(tokenLabel(a->texts[index]).toHtmlEscaped())
+                       .arg(a->ids[index])
+                       .arg(index)
+                       .arg(tr("next-token predictions"));
+    for (const auto& p : a->next[index])
+        html += QStringLiteral("<tr><td>%1</td><td align=right>&nbsp;%2%</td></tr>")
+                    .arg(tokenLabel(p.text).toHtmlEscaped())
+                    .arg(100.0 * p.probability, 0, 'f', 1);
+    return html + "</table>";
+}
+
+void TokenStreamView::paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected,
+                                 int hover) const {
+    p.setRenderHint(QPainter::Antialiasing);
+    p.setFont(font());
+    for (int i = 0; i < static_cast<int>(chips.size()); ++i) {
+        const Chip& chip = chips[i];
+        QColor fill = chip.generated ? c.generatedChip : c.promptChip;
+        if (i == hover) fill = c.hover;
+        p.setPen(i == selected ? QPen(c.selection, 2) : QPen(c.chipBorder, 1));
+        p.setBrush(fill);
+        p.drawRoundedRect(chip.rect.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4);
+        p.setPen(chip.whitespace ? c.muted : c.text);
+        p.drawText(chip.rect, Qt::AlignCenter, chip.label);
+    }
+}
+
+void TokenStreamView::paintEvent(QPaintEvent*) {
+    QPainter p(this);
+    const ViewColors& c = viewColors();
+    p.fillRect(rect(), c.background);
+    if (chips_.empty()) {
+        p.setPen(c.muted);
+        p.drawText(rect(), Qt::AlignCenter, session_->hasModel() ? tr("Type a prompt and press Enter") : tr("No model loaded"));
+        return;
+    }
+    paintChips(p, chips_, c, session_->selection().position, hover_);
+}
+
+QSize TokenStreamView::figureSize() const {
+    if (!session_->analysis()) return {};
+    return {kFigureWidth, heightForWidth(kFigureWidth)};
+}
+
+void TokenStreamView::paintFigure(QCPPainter& painter, const QSize& size) {
+    const ViewColors& c = figureColors();
+    painter.fillRect(QRect(QPoint(0, 0), size), c.background);
+    paintChips(painter, layoutChips(size.width()), c, session_->selection().position, -1);
+}
+
+void TokenStreamView::mouseMoveEvent(QMouseEvent* e) {
+    const int i = chipAt(e->position().toPoint());
+    if (i != hover_) {
+        hover_ = i;
+        update();
+    }
+}
+
+void TokenStreamView::leaveEvent(QEvent*) {
+    hover_ = -1;
+    update();
+}
+
+void TokenStreamView::mousePressEvent(QMouseEvent* e) {
+    const int i = chipAt(e->position().toPoint());
+    if (i >= 0 && e->button() == Qt::LeftButton) session_->selectPosition(i);
+}
+
+bool TokenStreamView::event(QEvent* e) {
+    if (e->type() == QEvent::ToolTip) {
+        auto* he = static_cast<QHelpEvent*>(e);
+        const int i = chipAt(he->pos());
+        if (i >= 0) QToolTip::showText(he->globalPos(), tooltipFor(i), this, chipRect(i));
+        else QToolTip::hideText();
+        return true;
+    }
+    return QWidget::event(e);
+}
+
+}  // namespace cs::ui

@@ -1,0 +1,58 @@
+#pragma once
+// The prompt and its continuation as chips: hover a chip for its id and the model's top next-token
+// predictions there, click it to make it the selected position of every view.
+#include "ui/SessionController.h"
+#include "ui/figures/FigureSource.h"
+
+#include <QWidget>
+
+#include <vector>
+
+namespace cs::ui {
+
+struct ViewColors;
+
+class TokenStreamView : public QWidget, public FigureSource {
+    Q_OBJECT
+public:
+    explicit TokenStreamView(SessionController* session, QWidget* parent = nullptr);
+
+    int chipCount() const { return static_cast<int>(chips_.size()); }
+    QRect chipRect(int index) const;       // widget coordinates, for tests and accessibility
+    int chipAt(const QPoint& p) const;     // -1 when no chip is there
+    QString chipText(int index) const;
+    QString tooltipFor(int index) const;   // the hover text: id and top predictions
+
+    QString figureName() const override { return QStringLiteral("tokens"); }
+    QSize figureSize() const override;
+    void paintFigure(QCPPainter& painter, const QSize& size) override;
+
+    bool hasHeightForWidth() const override { return true; }
+    int heightForWidth(int width) const override;
+    QSize sizeHint() const override { return {600, 120}; }
+
+protected:
+    void paintEvent(QPaintEvent*) override;
+    void mouseMoveEvent(QMouseEvent*) override;
+    void mousePressEvent(QMouseEvent*) override;
+    void leaveEvent(QEvent*) override;
+    void resizeEvent(QResizeEvent*) override;
+    bool event(QEvent*) override;
+
+private:
+    struct Chip {
+        QRectF rect;
+        QString label;
+        bool whitespace = false;
+        bool generated = false;
+    };
+    std::vector<Chip> layoutChips(int width) const;
+    void paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected, int hover) const;
+    void relayout();
+
+    SessionController* session_;
+    std::vector<Chip> chips_;
+    int hover_ = -1;
+};
+
+}  // namespace cs::ui
