@@ -169,6 +169,21 @@ private Q_SLOTS:
         r = cli(m + "--view tokens --new-tokens 4 --out " + shellQuote(out + "/t.png"));
         QVERIFY2(r.rc == 0, r.out.c_str());
         QCOMPARE(readFile(out + "/t.png").substr(1, 3), std::string("PNG"));
+        // The data behind a figure, as JSON, against the independent reference.
+        r = cli(m + "--view attention --layer 1 --head 1 --out " + shellQuote(out + "/a.json"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        auto data = nlohmann::json::parse(readFile(out + "/a.json"));
+        std::string ids;
+        for (const auto& id : data["ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
+        runReference("ref_analysis.py", "--model " + shellQuote(dir) + " --tokens " + ids + " --out " + shellQuote(out + "/ref.json"));
+        auto ref = nlohmann::json::parse(readFile(out + "/ref.json"));
+        const auto& pattern = data["attention"]["pattern"];
+        QCOMPARE(pattern.size(), data["ids"].size());
+        double worst = 0;
+        for (size_t q = 0; q < pattern.size(); ++q)
+            for (size_t k = 0; k < pattern.size(); ++k)
+                worst = std::max(worst, std::abs(pattern[q][k].get<double>() - ref["attention"][1][1][q][k].get<double>()));
+        QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
         expectError(m + "--view attention --layer 7 --out " + shellQuote(out + "/x.svg"), "--layer 7");
         expectError(m + "--view attention --out " + shellQuote(out + "/x.bmp"), "x.bmp");
         expectError("export --model /nonexistent/model --prompt hi --view tokens --out " + shellQuote(out + "/x.png"), "/nonexistent/model");

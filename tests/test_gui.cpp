@@ -18,6 +18,9 @@
 
 #include <QFile>
 #include <QImage>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QMessageBox>
 #include <QSettings>
 #include <QSignalSpy>
@@ -160,6 +163,15 @@ private Q_SLOTS:
         }
         // The token figure spells the tokens as text, so it stays searchable and sharp.
         QVERIFY(readAll(out_ + "/tokens.svg").contains(">O</text>"));
+        // The run's data: every head's pattern and every lens row, as the analysis holds them.
+        QCOMPARE(f.window.exportData(out_ + "/run.json"), QString());
+        const QJsonObject data = QJsonDocument::fromJson(readAll(out_ + "/run.json")).object();
+        const cs::PromptAnalysis* a = f.session.analysis();
+        QCOMPARE(data["ids"].toArray().size(), qsizetype(a->length()));
+        QCOMPARE(data["attention"].toArray().size(), qsizetype(a->layers));
+        QCOMPARE(data["attention"][1][1][4][2].toDouble(), double(a->attentionWeight(1, 1, 4, 2)));
+        QCOMPARE(data["logit_lens"].toArray().size(), qsizetype(a->lensRows.size()));
+        QVERIFY(data["logit_lens"][0]["next_probability"][a->length() - 1].isNull());
         // A bad extension is an error naming the file, and writes nothing.
         const QString bad = out_ + "/figure.bmp";
         QVERIFY(f.window.exportView(f.window.attentionView(), bad).contains(bad));

@@ -31,7 +31,9 @@ int runGui(int argc, char** argv) {
     QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
     QCommandLineOption shotViewOpt("screenshot-view", "With --screenshot: grab only tokens, attention or logit-lens", "VIEW");
     QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
-    for (const auto* o : {&modelOpt, &sessionOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &sizeOpt}) parser.addOption(*o);
+    // For the start-up benchmark: quit as soon as the first run is on screen.
+    QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
+    for (const auto* o : {&modelOpt, &sessionOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
     parser.process(app);
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
     applyTheme(themeFromName(parser.isSet(themeOpt) ? parser.value(themeOpt) : QSettings().value("theme", "light").toString()));
@@ -59,6 +61,13 @@ int runGui(int argc, char** argv) {
         if (dir.isEmpty()) dir = QSettings().value("lastModel").toString();
         if (dir.isEmpty()) dir = demoModel;
         if (!dir.isEmpty()) window.openModel(dir);
+    }
+    if (parser.isSet(quitOpt)) {
+        QObject::connect(&session, &SessionController::runFinished, &window, [&window] {
+            window.repaint();
+            QApplication::exit(0);
+        });
+        QObject::connect(&session, &SessionController::failed, &window, [] { QApplication::exit(1); });
     }
     if (parser.isSet(shotOpt)) {
         const QString file = parser.value(shotOpt), view = parser.value(shotViewOpt);

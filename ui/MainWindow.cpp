@@ -1,5 +1,6 @@
 #include "ui/MainWindow.h"
 
+#include "analysis/AnalysisJson.h"
 #include "runtime/Threads.h"
 #include "ui/SessionFile.h"
 #include "ui/Theme.h"
@@ -25,6 +26,7 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
@@ -36,7 +38,7 @@ namespace cs::ui {
 
 namespace {
 constexpr int kMaxRecent = 8;
-constexpr int kLayoutVersion = 1;  // bump when the docks change, so an old saved layout is ignored
+constexpr int kLayoutVersion = 2;  // bump when the docks change, so an old saved layout is ignored
 }  // namespace
 
 MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindow(parent), session_(session) {
@@ -110,8 +112,10 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     attentionDock_ = dock(tr("Attention"), "attentionDock", attention_);
     lensDock_ = dock(tr("Logit lens"), "logitLensDock", lens_);
     setDockNestingEnabled(true);
-    addDockWidget(Qt::TopDockWidgetArea, tokensDock_);
-    addDockWidget(Qt::BottomDockWidgetArea, attentionDock_);
+    // All three in one dock area (there is no central widget): the token strip above, the two
+    // heatmaps side by side below it.
+    addDockWidget(Qt::BottomDockWidgetArea, tokensDock_);
+    splitDockWidget(tokensDock_, attentionDock_, Qt::Vertical);
     splitDockWidget(attentionDock_, lensDock_, Qt::Horizontal);
 
     // Status bar: model, size, threads, last run time, progress.
@@ -154,8 +158,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
         restoreGeometry(settings.value("geometry").toByteArray());
         restoreState(settings.value("windowState").toByteArray());
     } else {
-        // First launch: a slim token strip, the heatmaps get the room. Docks size once shown.
-        QTimer::singleShot(0, this, [this] { resizeDocks({tokensDock_, attentionDock_}, {110, 800}, Qt::Vertical); });
+        firstLayout_ = true;  // sized in showEvent, once the window has its real size
     }
     updateStatus();
 }
@@ -175,6 +178,7 @@ void MainWindow::buildMenus() {
     exportMenu->addAction(tr("Tokens..."), this, [this] { chooseExport(tokens_); });
     exportMenu->addAction(tr("Attention..."), this, [this] { chooseExport(attention_); });
     exportMenu->addAction(tr("Logit Lens..."), this, [this] { chooseExport(lens_); });
+    file->addAction(tr("Export &Data (JSON)..."), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::chooseDataExport);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -337,6 +341,34 @@ void MainWindow::chooseExport(FigureSource* view) {
     if (!error.isEmpty()) showError(error);
 }
 
+QString MainWindow::exportData(const QString& path) {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a) return tr("%1: nothing to export yet (run a prompt first)").arg(path);
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return tr("%1: cannot write (%2)").arg(path, f.errorString());
+    std::string text;
+    try {
+        // Byte-level tokens may be partial UTF-8: replaced, not thrown on.
+        text = analysisToJson(*a, "all").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } catch (const std::exception& e) {
+        return tr("%1: %2").arg(path, QString::fromUtf8(e.what()));
+    }
+    f.write(text.data(), static_cast<qint64>(text.size()));
+    return f.commit() ? QString() : tr("%1: cannot write (%2)").arg(path, f.errorString());
+}
+
+void MainWindow::chooseDataExport() {
+    QSettings settings;
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export the run's data"),
+                                                      settings.value("exportDir", QDir::homePath()).toString() + "/run.json",
+                                                      tr("JSON (*.json)"));
+    if (path.isEmpty()) return;
+    settings.setValue("exportDir", QFileInfo(path).path());
+    const QString error = exportData(path);
+    if (!error.isEmpty()) showError(error);
+    else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+}
+
 QString MainWindow::saveSession(const QString& path) {
     SessionState s;
     s.modelDir = session_->modelDir();
@@ -378,6 +410,16 @@ void MainWindow::chooseSessionToSave() {
     const QString error = saveSession(path);
     if (!error.isEmpty()) showError(error);
     else statusBar()->showMessage(tr("saved %1").arg(path), 5000);
+}
+
+void MainWindow::showEvent(QShowEvent* e) {
+    QMainWindow::showEvent(e);
+    if (!firstLayout_) return;
+    firstLayout_ = false;
+    // First launch: a slim token strip; the heatmaps get the room.
+    QTimer::singleShot(0, this, [this] {
+        resizeDocks({tokensDock_, attentionDock_}, {120, std::max(300, height() - 220)}, Qt::Vertical);
+    });
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {

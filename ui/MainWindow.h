@@ -38,6 +38,7 @@ public:
     QString saveSession(const QString& path);
     QString openSession(const QString& path);
     QString exportView(FigureSource* view, const QString& path);
+    QString exportData(const QString& path);  // the whole analysis as JSON (tokens, predictions, attention, lens)
 
     TokenStreamView* tokenView() const { return tokens_; }
     AttentionView* attentionView() const { return attention_; }
@@ -45,6 +46,7 @@ public:
 
 protected:
     void closeEvent(QCloseEvent*) override;
+    void showEvent(QShowEvent*) override;
 
 private:
     void buildMenus();
@@ -52,6 +54,7 @@ private:
     void chooseSessionToOpen();
     void chooseSessionToSave();
     void chooseExport(FigureSource* view);
+    void chooseDataExport();
     void rememberRecent(const QString& dir);
     void refreshRecentMenu();
     void setThemeKind(int kind);
@@ -74,7 +77,7 @@ private:
     QLabel *modelLabel_, *threadsLabel_, *timeLabel_;
     QProgressBar* progress_;
     QMenu* recentMenu_ = nullptr;
-    QString pendingWindowState_;
+    bool firstLayout_ = false;
 };
 
 }  // namespace cs::ui

@@ -14,7 +14,7 @@
 namespace cs::cli {
 
 void addExportCommand(CLI::App& app, CommandRunner& run) {
-    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens) to PNG, SVG or PDF, without a window");
+    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens) to PNG, SVG or PDF, or its data to JSON, without a window");
     struct Args {
         std::string model = "demo", view, prompt, out;
         int layer = 0, head = 0, position = -1, newTokens = 0;
@@ -28,7 +28,7 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--head", a->head, "Attention head")->check(CLI::NonNegativeNumber);
     cmd->add_option("--position", a->position, "Selected token position (default: the last)");
     cmd->add_option("--new-tokens", a->newTokens, "Greedy tokens to generate after the prompt first")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--out", a->out, "Output file: .png, .svg or .pdf")->required();
+    cmd->add_option("--out", a->out, "Output file: .png, .svg or .pdf (the figure) or .json (its data)")->required();
     cmd->callback([a, &run] {
         run = [a] {
             // No display needed: Qt's offscreen platform renders the same widgets.

@@ -31,6 +31,15 @@ QString exportFigure(FigureSource& source, const QString& path) {
     // over an existing figure.
     const QString tmp = path + ".part";
     bool ok = false;
+    // Vector devices: QCustomPlot must not cache text or plots as pixmaps there.
+    auto paintVector = [&](QPaintDevice* device) {
+        QCPPainter painter;
+        if (!painter.begin(device)) return false;
+        painter.setMode(QCPPainter::pmVectorized);
+        painter.setMode(QCPPainter::pmNoCaching);
+        source.paintFigure(painter, size);
+        return painter.end();
+    };
     if (format == "png") {
         QImage image(size * kPngScale, QImage::Format_ARGB32_Premultiplied);
         image.setDevicePixelRatio(kPngScale);
@@ -50,13 +59,7 @@ QString exportFigure(FigureSource& source, const QString& path) {
         svg.setResolution(96);
         svg.setTitle(source.figureName());
         svg.setDescription(QStringLiteral("Circuitscope figure"));
-        QCPPainter painter;
-        if (painter.begin(&svg)) {
-            painter.setMode(QCPPainter::pmVectorized);
-            painter.setMode(QCPPainter::pmNoCaching);
-            source.paintFigure(painter, size);
-            ok = painter.end();
-        }
+        ok = paintVector(&svg);
     } else {
         QPdfWriter pdf(tmp);
         pdf.setResolution(96);
@@ -64,13 +67,7 @@ QString exportFigure(FigureSource& source, const QString& path) {
         pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
         pdf.setTitle(source.figureName());
         pdf.setCreator(QStringLiteral("Circuitscope"));
-        QCPPainter painter;
-        if (painter.begin(&pdf)) {
-            painter.setMode(QCPPainter::pmVectorized);
-            painter.setMode(QCPPainter::pmNoCaching);
-            source.paintFigure(painter, size);
-            ok = painter.end();
-        }
+        ok = paintVector(&pdf);
     }
     if (!ok || !QFileInfo(tmp).exists() || QFileInfo(tmp).size() == 0) {
         QFile::remove(tmp);

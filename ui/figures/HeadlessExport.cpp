@@ -6,7 +6,10 @@
 #include "ui/views/LogitLensView.h"
 #include "ui/views/TokenStreamView.h"
 
+#include "analysis/AnalysisJson.h"
+
 #include <QEventLoop>
+#include <QSaveFile>
 
 #include <memory>
 
@@ -35,7 +38,9 @@ QString waitFor(SessionController& session, Signal done) {
 QString exportHeadless(const HeadlessExportRequest& r) {
     if (r.view != "tokens" && r.view != "attention" && r.view != "logit-lens")
         return QObject::tr("--view: unknown view '%1' (tokens, attention or logit-lens)").arg(r.view);
-    if (figureFormat(r.out).isEmpty()) return QObject::tr("%1: unknown figure format (use .png, .svg or .pdf)").arg(r.out);
+    const bool data = r.out.endsWith(".json", Qt::CaseInsensitive);
+    if (!data && figureFormat(r.out).isEmpty())
+        return QObject::tr("%1: unknown format (use .png, .svg or .pdf for a figure, .json for its data)").arg(r.out);
     SessionController session;
     session.loadModel(r.modelDir);
     QString error = waitFor(session, &SessionController::modelLoaded);
@@ -57,6 +62,13 @@ QString exportHeadless(const HeadlessExportRequest& r) {
     if (!error.isEmpty()) return error;
     if (r.position >= session.analysis()->length())
         return QObject::tr("--position %1: the run has positions 0..%2").arg(r.position).arg(session.analysis()->length() - 1);
+    if (data) {
+        QSaveFile f(r.out);
+        if (!f.open(QIODevice::WriteOnly)) return QObject::tr("%1: cannot write (%2)").arg(r.out, f.errorString());
+        const std::string text = analysisToJson(*session.analysis(), r.view.toStdString(), r.layer, r.head).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        f.write(text.data(), static_cast<qint64>(text.size()));
+        return f.commit() ? QString() : QObject::tr("%1: cannot write (%2)").arg(r.out, f.errorString());
+    }
     std::unique_ptr<QWidget> widget;
     FigureSource* source = nullptr;
     if (r.view == "tokens") {

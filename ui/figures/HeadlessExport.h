@@ -1,6 +1,6 @@
 #pragma once
 // `circuitscope export`: the GUI's own views, run without a window (offscreen), render one figure
-// to a file. Same session, same views and same painting as the interactive app, so a scripted
+// to a file (or, for FILE.json, write the view's data). Same session, same views and same painting as the interactive app, so a scripted
 // figure is exactly what the window shows.
 #include <QString>
 

@@ -1,0 +1,17 @@
+#pragma once
+// A PromptAnalysis as JSON, for "every result as data": what a view shows, or all of it.
+#include "analysis/PromptAnalysis.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace cs {
+
+// view: "tokens" (tokens + next-token predictions), "attention" (+ the pattern of layer/head),
+// "logit-lens" (+ every lens row), or "all" (everything, every head). Probabilities that do not
+// exist (the lens at the last position) are null. Throws cs::Error for an unknown view or a
+// layer/head out of range.
+nlohmann::json analysisToJson(const PromptAnalysis& a, const std::string& view, int layer = 0, int head = 0);
+
+}  // namespace cs
