@@ -38,6 +38,7 @@ namespace cs::ui {
 
 namespace {
 constexpr int kMaxRecent = 8;
+constexpr int kProgressDelayMs = 300;
 constexpr int kLayoutVersion = 2;  // bump when the docks change, so an old saved layout is ignored
 }  // namespace
 
@@ -147,11 +148,27 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
         progress_->setRange(0, total);
         progress_->setValue(done);
     });
-    connect(session_, &SessionController::busyChanged, this, [this](bool busy) {
+    // The progress bar appears only for jobs that last: an indeterminate (animated) bar repaints
+    // the window continuously, on the same cores the model runs on, so it is never used.
+    auto* showProgress = new QTimer(this);
+    showProgress->setSingleShot(true);
+    showProgress->setInterval(kProgressDelayMs);
+    connect(showProgress, &QTimer::timeout, this, [this] {
+        if (!session_->isBusy()) return;
+        progress_->setVisible(true);
+        statusBar()->showMessage(tr("working... (Esc cancels)"));
+    });
+    connect(session_, &SessionController::busyChanged, this, [this, showProgress](bool busy) {
         cancelButton_->setEnabled(busy);
-        progress_->setVisible(busy);
-        progress_->setRange(0, 0);  // busy indicator until the first token reports
-        statusBar()->showMessage(busy ? tr("working...") : QString());
+        if (busy) {
+            progress_->setRange(0, 1);
+            progress_->setValue(0);
+            showProgress->start();
+        } else {
+            showProgress->stop();
+            progress_->setVisible(false);
+            statusBar()->clearMessage();
+        }
     });
 
     if (settings.value("layoutVersion").toInt() == kLayoutVersion) {

@@ -16,6 +16,7 @@
 namespace cs::ui {
 
 namespace {
+constexpr qint64 kProgressIntervalMs = 100;
 QString firstLine(const std::exception& e) { return QString::fromUtf8(e.what()).section('\n', 0, 0); }
 }  // namespace
 
@@ -136,12 +137,18 @@ void SessionController::run(const RunSettings& settings) {
             std::vector<long> out;
             if (s.maxNewTokens > 0) {
                 int done = 0;
+                qint64 lastReport = 0;
                 out = cs::generate(*model, std::vector<long>(ids.begin(), ids.end()), s, nullptr, [&](long) {
                     if (*counter != ticket) return false;
                     ++done;
-                    QMetaObject::invokeMethod(this, [this, done, s, ticket, counter] {
-                        if (*counter == ticket) Q_EMIT progress(done, s.maxNewTokens);
-                    });
+                    // Progress at most every 100 ms: a report per token would keep the GUI thread
+                    // repainting the progress bar, on the cores the model is running on.
+                    if (timer.elapsed() - lastReport >= kProgressIntervalMs) {
+                        lastReport = timer.elapsed();
+                        QMetaObject::invokeMethod(this, [this, done, s, ticket, counter] {
+                            if (*counter == ticket) Q_EMIT progress(done, s.maxNewTokens);
+                        });
+                    }
                     return true;
                 });
             }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 namespace cs {
 
@@ -18,8 +19,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Token texts by id, asked for once each: the same few hundred ids recur across layers and
+// positions, and a SentencePiece piece costs a decode call.
+class TokenTexts {
+public:
+    explicit TokenTexts(const Tokenizer& tok) : tok_(tok) {}
+    const std::string& operator()(int id) {
+        auto it = texts_.find(id);
+        if (it == texts_.end()) it = texts_.emplace(id, tok_.tokenText(id)).first;
+        return it->second;
+    }
+
+private:
+    const Tokenizer& tok_;
+    std::unordered_map<int, std::string> texts_;
+};
+
 // probs: [T, V] -> per position the top k as plain structs.
-std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& probs, int k, const Tokenizer& tok) {
+std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& probs, int k, TokenTexts& tok) {
     auto [val, idx] = probs.topk(std::min<long>(k, probs.size(-1)), -1);
     val = val.contiguous();
     idx = idx.contiguous();
@@ -30,7 +47,7 @@ std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& probs, in
     for (long t = 0; t < T; ++t)
         for (long j = 0; j < K; ++j) {
             const int id = static_cast<int>(ix[t * K + j]);
-            out[t].push_back({id, tok.tokenText(id), v[t * K + j]});
+            out[t].push_back({id, tok(id), v[t * K + j]});
         }
     return out;
 }
@@ -49,7 +66,8 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     a.promptLength = promptLength;
     a.layers = cfg.nLayers;
     a.heads = cfg.nHeads;
-    for (int id : ids) a.texts.push_back(tok.tokenText(id));
+    TokenTexts texts(tok);
+    for (int id : ids) a.texts.push_back(texts(id));
 
     Hooks hooks;
     hooks.cache("blocks.0.hook_resid_pre");
@@ -65,7 +83,7 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     at::Tensor logits = model.forward(input, o)[0];  // [T, V]
     a.modelSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    a.next = topTokens(at::softmax(logits, -1), opt.topK, tok);
+    a.next = topTokens(at::softmax(logits, -1), opt.topK, texts);
     a.attention.resize(cfg.nLayers);
     for (int l = 0; l < cfg.nLayers; ++l) {
         at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].contiguous();  // [H, T, T]
@@ -83,7 +101,7 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     at::Tensor lens = at::softmax(model.logitsFromResidual(at::stack(rows)), -1);  // [R, T, V]
     at::Tensor target = input[0].narrow(0, 1, T - 1);
     for (long r = 0; r < lens.size(0); ++r) {
-        a.lensTop.push_back(topTokens(lens[r], opt.topK, tok));
+        a.lensTop.push_back(topTokens(lens[r], opt.topK, texts));
         std::vector<float> p(T, std::numeric_limits<float>::quiet_NaN());
         if (T > 1) {
             at::Tensor got = lens[r].narrow(0, 0, T - 1).gather(1, target.unsqueeze(1)).squeeze(1).contiguous();
