@@ -23,6 +23,7 @@ namespace cs::ui {
 namespace {
 constexpr int kTopAttended = 8;
 constexpr int kThumbLabel = 22;  // room for the layer / head numbers
+constexpr int kThumbMaxPixels = 80;
 
 QRgb heatColor(const ViewColors& c, float w) {
     const float t = std::clamp(w, 0.0f, 1.0f);
@@ -176,13 +177,23 @@ void AttentionThumbnails::rebuild() {
     const PromptAnalysis* a = session_->analysis();
     if (a) {
         const int T = a->length();
+        // A thumbnail needs no more pixels than it has on screen: long sequences are max-pooled
+        // so a sharp attention spike stays visible.
+        const int side = std::min(T, kThumbMaxPixels);
         const ViewColors& c = viewColors();
         for (int l = 0; l < a->layers; ++l)
             for (int h = 0; h < a->heads; ++h) {
-                QImage img(T, T, QImage::Format_RGB32);
-                for (int q = 0; q < T; ++q) {
-                    auto* line = reinterpret_cast<QRgb*>(img.scanLine(q));
-                    for (int k = 0; k < T; ++k) line[k] = heatColor(c, a->attentionWeight(l, h, q, k));
+                QImage img(side, side, QImage::Format_RGB32);
+                for (int y = 0; y < side; ++y) {
+                    auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
+                    const int q0 = y * T / side, q1 = (y + 1) * T / side;
+                    for (int x = 0; x < side; ++x) {
+                        const int k0 = x * T / side, k1 = (x + 1) * T / side;
+                        float w = 0;
+                        for (int q = q0; q < q1; ++q)
+                            for (int k = k0; k < k1; ++k) w = std::max(w, a->attentionWeight(l, h, q, k));
+                        line[x] = heatColor(c, w);
+                    }
                 }
                 images_.push_back(img);
             }
