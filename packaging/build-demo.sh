@@ -10,13 +10,14 @@ cd "$(dirname "$0")/.."
 CS=${CS:-build/app/circuitscope}
 CORPUS=${CORPUS:-../shared/data/tinystories-sample.txt}
 OUT=resources/demo
+THREADS=${THREADS:-2}
 LOG=${LOG:-/tmp/circuitscope-demo-build.log}
 [ -f "$CORPUS" ] || { echo "build-demo: $CORPUS not found" >&2; exit 1; }
 mkdir -p "$OUT/saes"
 
 if [ -z "${SKIP_LM:-}" ]; then
   rm -rf "$OUT/model"
-  $CS --threads 2 train-lm --corpus "$CORPUS" --out "$OUT/model" --layers 4 --d-model 160 --heads 4 \
+  $CS --threads "$THREADS" train-lm --corpus "$CORPUS" --out "$OUT/model" --layers 4 --d-model 160 --heads 4 \
       --ctx 128 --vocab 2048 --batch 32 --steps 1300 --lr 3e-3 --seed 1 --f16 | tee -a "$LOG"
 fi
 
@@ -24,15 +25,15 @@ for L in 0 1 2 3; do
   [ -n "${SKIP_RES:-}" ] && break
   rm -rf "$OUT/saes/res-L$L"
   echo "res-L$L" | tee -a "$LOG"
-  $CS --threads 2 train-sae --model "$OUT/model" --hook "blocks.$L.hook_resid_post" --corpus "$CORPUS" \
+  $CS --threads "$THREADS" train-sae --model "$OUT/model" --hook "blocks.$L.hook_resid_post" --corpus "$CORPUS" \
       --out "$OUT/saes/res-L$L" --d-sae 4096 --arch topk --k 16 --tokens 6000000 --batch 1024 --lr 1e-3 --seed "$L" | tee -a "$LOG"
 done
 for L in 0 1 2 3; do
   [ -n "${SKIP_TC:-}" ] && break
   rm -rf "$OUT/saes/tc-L$L"
   echo "tc-L$L" | tee -a "$LOG"
-  $CS --threads 2 train-sae --model "$OUT/model" --hook "blocks.$L.ln2.hook_normalized" \
+  $CS --threads "$THREADS" train-sae --model "$OUT/model" --hook "blocks.$L.ln2.hook_normalized" \
       --hook-out "blocks.$L.hook_mlp_out" --corpus "$CORPUS" --out "$OUT/saes/tc-L$L" --d-sae 1024 \
-      --arch relu --l1 1 --tokens 2000000 --lr 1e-3 --seed "$((10 + L))" | tee -a "$LOG"
+      --arch jumprelu --l1 0.3 --tokens 2000000 --batch 1024 --lr 1e-3 --seed "$((10 + L))" | tee -a "$LOG"
 done
 du -sh "$OUT"

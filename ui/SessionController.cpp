@@ -63,12 +63,17 @@ void SessionController::cancel() {
     setBusy(false);
 }
 
-void SessionController::select(int position, int layer, int head) {
+Selection SessionController::clamped(int position, int layer, int head) const {
     const int T = analysis() ? analysis()->length() : 0;
     Selection s;
     s.position = T == 0 ? -1 : std::clamp(position < 0 ? T - 1 : position, 0, T - 1);
     s.layer = std::clamp(layer, 0, std::max(0, layers() - 1));
     s.head = std::clamp(head, 0, std::max(0, heads() - 1));
+    return s;
+}
+
+void SessionController::select(int position, int layer, int head) {
+    const Selection s = clamped(position, layer, head);
     if (s.position == selection_.position && s.layer == selection_.layer && s.head == selection_.head) return;
     selection_ = s;
     Q_EMIT selectionChanged(selection_);
@@ -173,10 +178,12 @@ void SessionController::run(const RunSettings& settings) {
             const Selection keep = hasPending_ ? pendingSelection_ : selection_;
             hasPending_ = false;
             result_ = r;
+            // The layer and head carry over; the position stays if it still exists, else the last
+            // token. Set before runFinished, which every view handles by rebuilding from the
+            // result and the selection together: one update per view, not two.
+            selection_ = clamped(keep.position >= 0 && keep.position < r.analysis->length() ? keep.position : -1,
+                                 keep.layer, keep.head);
             Q_EMIT runFinished(result_);
-            // The layer and head carry over; the position stays if it still exists, else the last token.
-            selection_.position = -2;  // force a selectionChanged so every view follows the new run
-            select(keep.position >= 0 && keep.position < r.analysis->length() ? keep.position : -1, keep.layer, keep.head);
         });
     });
 }

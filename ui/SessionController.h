@@ -75,6 +75,7 @@ public:
 
 Q_SIGNALS:
     void modelLoaded(const QString& summary);
+    // A new result; the selection has already been updated for it (no selectionChanged follows).
     void runFinished(const cs::ui::RunResult& result);
     void progress(int done, int total);
     void selectionChanged(const cs::ui::Selection& selection);
@@ -83,6 +84,7 @@ Q_SIGNALS:
 
 private:
     void setBusy(bool busy);
+    Selection clamped(int position, int layer, int head) const;
 
     std::shared_ptr<Transformer> model_;
     std::shared_ptr<Tokenizer> tokenizer_;
