@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     cs::cli::addTrainSaeCommand(app, run);
     cs::cli::addFeaturesCommand(app, run);
     cs::cli::addExportCommand(app, run);
+    cs::cli::addConvertSaeCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -199,6 +199,7 @@ private Q_SLOTS:
         expectError("forward --model " + m + " --prompt hello", "no tokenizer");
         expectError("generate --model " + m + " --tokens 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1 --max-new 2", "context");
         expectError("tokenize --tokenizer /nonexistent/tok --text hi", "/nonexistent/tok");
+        expectError("convert-sae --sae /nonexistent/sae --out " + shellQuote(makeTempDir("cli-conv") + "/o"), "/nonexistent/sae");
         const std::string bad = makeTempDir("cli-bad");
         writeFile(bad + "/config.json", R"({"model_type":"bert"})");
         expectError("hooks --model " + shellQuote(bad), "unknown model_type 'bert'");

@@ -244,6 +244,21 @@ private Q_SLOTS:
             const auto cfg = nlohmann::json::parse(readFile(out + "/" + name + "/cfg.json"));
             QCOMPARE(cfg["metadata"]["hook_name"].get<std::string>(), a.hookName);
         }
+        // Half precision: half the bytes, dtype in cfg.json, and the same features to f16 rounding.
+        for (const auto& [name, format] : formats_) {
+            auto sae = cs::loadSae(path(name));
+            const std::string half = out + "/" + name + "-f16";
+            cs::saveSaeLens(*sae, half, true);
+            auto back = cs::loadSae(half);
+            QCOMPARE(nlohmann::json::parse(readFile(half + "/cfg.json"))["dtype"].get<std::string>(), std::string("float16"));
+            const auto full = std::filesystem::file_size(out + "/" + name + "/sae_weights.safetensors");
+            const auto small = std::filesystem::file_size(half + "/sae_weights.safetensors");
+            QVERIFY2(small < full * 0.6, name.c_str());
+            const at::Tensor& x = inputs_.at(name);
+            const at::Tensor f = sae->encode(x), g = back->encode(x);
+            const double rel = maxAbsDiff(g, f) / std::max(1e-6, f.abs().max().item<double>());
+            QVERIFY2(rel < 1e-2, (name + " " + std::to_string(rel)).c_str());
+        }
         // The reference reads the saved folders as SAELens files (strict names and orientation),
         // and must agree with what it computed from the originals in their own formats.
         auto saved = reference(jobsFor(out, "", true));

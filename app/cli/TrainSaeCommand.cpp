@@ -23,6 +23,7 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--batch", o->batch, "Activations per step")->check(CLI::PositiveNumber);
     cmd->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o->seed, "Seed");
+    cmd->add_flag("--f16", o->storeF16, "Store the SAE in float16 (half the size)");
     cmd->callback([o, &run] {
         run = [o] {
             o->stop = &interruptFlag();

@@ -192,7 +192,7 @@ std::shared_ptr<Sae> loadSae(const std::string& pathIn, const std::string& hookO
     failIn(pathIn, "not a recognised SAE file (expected a folder, cfg.json, hyperparams.json or a .npz)");
 }
 
-void saveSaeLens(const Sae& sae, const std::string& dirIn) {
+void saveSaeLens(const Sae& sae, const std::string& dirIn, bool f16) {
     const fs::path dir(dirIn);
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -208,12 +208,14 @@ void saveSaeLens(const Sae& sae, const std::string& dirIn) {
         for (auto& [n, t] : {std::pair<const char*, at::Tensor>{"b_gate", w.b_gate}, {"b_mag", w.b_mag}, {"r_mag", w.r_mag}})
             tensors.push_back({n, t});
     if (c.architecture == SaeArch::SkipTranscoder) tensors.push_back({"W_skip", w.W_skip.t().contiguous()});
-    writeSafetensors((dir / "sae_weights.safetensors").string(), tensors);
+    writeSafetensors((dir / "sae_weights.safetensors").string(), tensors, {}, f16 ? DType::F16 : DType::F32);
     if (sae.sparsity.defined()) writeSafetensors((dir / "sparsity.safetensors").string(), {{"sparsity", sae.sparsity}});
 
     const std::string cfgPath = (dir / "cfg.json").string();
     std::ofstream out(cfgPath, std::ios::binary | std::ios::trunc);
-    out << toSaeLensJson(c).dump(2) << "\n";
+    nlohmann::json cfg = toSaeLensJson(c);
+    if (f16) cfg["dtype"] = "float16";
+    out << cfg.dump(2) << "\n";
     if (!out) failIn(cfgPath, "cannot write");
 }
 

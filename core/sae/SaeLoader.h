@@ -19,6 +19,8 @@ std::shared_ptr<Sae> loadSae(const std::string& path, const std::string& hookOve
 // Writes `dir`/cfg.json (v6 layout, nested metadata) and `dir`/sae_weights.safetensors with
 // SAELens' tensor names and orientation (W_skip back to [d_out, d_in]), plus sparsity.safetensors
 // when the SAE has one; SAE.load_from_disk reads the result.
-void saveSaeLens(const Sae& sae, const std::string& dir);
+// f16: tensors stored as float16 and cfg.json's dtype "float16" (half the size; loading converts
+// back to float32), as SAELens writes half-precision SAEs.
+void saveSaeLens(const Sae& sae, const std::string& dir, bool f16 = false);
 
 }  // namespace cs

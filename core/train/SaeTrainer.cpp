@@ -437,7 +437,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         {"eval_tokens", rep.metrics.evalTokens}};
     Sae out(withMetrics, sae->weights());
     out.sparsity = sae->sparsity;
-    saveSaeLens(out, o.outDir);
+    saveSaeLens(out, o.outDir, o.storeF16);
     return rep;
 }
 

@@ -36,6 +36,7 @@ struct SaeTrainOptions {
     double heldOutFraction = 0.1;
     long evalTokens = 16384;
     uint64_t seed = 0;
+    bool storeF16 = false;  // write the SAE in float16 (metrics are measured in float32 first)
     const std::atomic<bool>* stop = nullptr;
 };
 
