@@ -40,7 +40,9 @@ std::vector<std::string> demoSaeDirs() {
     std::error_code ec;
     if (root.empty() || !fs::exists(root + "/saes", ec)) return out;
     for (const auto& e : fs::directory_iterator(root + "/saes", ec))
-        if (e.is_directory() && fs::exists(e.path() / "cfg.json")) out.push_back(e.path().string());
+        // Hidden folders are build-demo.sh's SAEs still in training.
+        if (e.is_directory() && e.path().filename().string().rfind('.', 0) != 0 && fs::exists(e.path() / "cfg.json"))
+            out.push_back(e.path().string());
     std::sort(out.begin(), out.end());
     return out;
 }
