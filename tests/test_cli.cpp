@@ -123,7 +123,10 @@ private Q_SLOTS:
         const size_t T = j["tokens"].size();
         QVERIFY(T > 5);
         QCOMPARE(j["tokens"][0].get<long>(), 1L);  // BOS, as the demo's SentencePiece model says
-        QVERIFY(j["saes"].size() >= 4);
+        // Every residual SAE and transcoder the README lists, so a bundle missing one fails here.
+        std::vector<std::string> ids;
+        for (const auto& sae : j["saes"]) ids.push_back(sae["id"].get<std::string>());
+        QCOMPARE(ids, (std::vector<std::string>{"res-L0", "res-L1", "res-L2", "res-L3", "tc-L0", "tc-L1", "tc-L2", "tc-L3"}));
         int nonEmpty = 0;
         for (const auto& sae : j["saes"]) {
             QCOMPARE(sae["positions"].size(), T);
