@@ -35,7 +35,9 @@ class TestAnalysis : public QObject {
         std::string list;
         for (int id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
         const std::string out = dir + "/ref.json";
-        runReference("ref_analysis.py", "--model " + shellQuote(dir) + " --tokens " + list + " --top 10 --out " + shellQuote(out));
+        const int tracked = 200;  // a token that occurs nowhere in the sequence
+        runReference("ref_analysis.py", "--model " + shellQuote(dir) + " --tokens " + list + " --top 10 --track " +
+                                            std::to_string(tracked) + " --out " + shellQuote(out));
         auto ref = nlohmann::json::parse(readFile(out));
         double worst = 0;
         auto diff = [&](double x, double y) { worst = std::max(worst, std::abs(x - y)); };
@@ -61,6 +63,20 @@ class TestAnalysis : public QObject {
             QVERIFY(std::isnan(a.lensNextProbability[r].back()));
             QCOMPARE(a.lensTop[r][3][0].id, ref["lens_top"][r][3][0].get<int>());
         }
+        // Any token read through the lens afterwards, from what the analysis kept.
+        const auto track = cs::lensProbabilities(*model, a, tracked);
+        QCOMPARE(track.size(), a.lensRows.size());
+        for (size_t r = 0; r < track.size(); ++r) {
+            QCOMPARE(track[r].size(), size_t(a.length()));
+            for (int t = 0; t < a.length(); ++t) diff(track[r][t], ref["lens_track"][r][t].get<double>());
+        }
+        // ... and the actual next token that way gives the lens' own figures.
+        for (int t = 0; t + 1 < a.length(); ++t) {
+            const auto next = cs::lensProbabilities(*model, a, ids[t + 1]);
+            for (size_t r = 0; r < next.size(); ++r) diff(next[r][t], a.lensNextProbability[r][t]);
+        }
+        QVERIFY_THROWS_EXCEPTION(cs::Error, cs::lensProbabilities(*model, a, 256));
+        QVERIFY_THROWS_EXCEPTION(cs::Error, cs::lensProbabilities(*model, a, -1));
         // The lens' last row is the model's own output.
         for (int t = 0; t < a.length(); ++t) diff(a.lensTop.back()[t][0].probability, a.next[t][0].probability);
         QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());

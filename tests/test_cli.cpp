@@ -178,7 +178,7 @@ private Q_SLOTS:
         auto data = nlohmann::json::parse(readFile(out + "/a.json"));
         std::string ids;
         for (const auto& id : data["ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
-        runReference("ref_analysis.py", "--model " + shellQuote(dir) + " --tokens " + ids + " --out " + shellQuote(out + "/ref.json"));
+        runReference("ref_analysis.py", "--model " + shellQuote(dir) + " --tokens " + ids + " --track 111 --out " + shellQuote(out + "/ref.json"));
         auto ref = nlohmann::json::parse(readFile(out + "/ref.json"));
         const auto& pattern = data["attention"]["pattern"];
         QCOMPARE(pattern.size(), data["ids"].size());
@@ -187,6 +187,19 @@ private Q_SLOTS:
             for (size_t k = 0; k < pattern.size(); ++k)
                 worst = std::max(worst, std::abs(pattern[q][k].get<double>() - ref["attention"][1][1][q][k].get<double>()));
         QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
+        // The logit lens tracking one token ("o", id 111), typed as on screen.
+        r = cli(m + "--view logit-lens --lens-token o --out " + shellQuote(out + "/l.json"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        auto lens = nlohmann::json::parse(readFile(out + "/l.json"));
+        QCOMPARE(lens["lens_tracked"]["id"].get<int>(), 111);
+        const auto& tracked = lens["lens_tracked"]["probability"];
+        QCOMPARE(tracked.size(), ref["lens_track"].size());
+        worst = 0;
+        for (size_t row = 0; row < tracked.size(); ++row)
+            for (size_t t = 0; t < tracked[row].size(); ++t)
+                worst = std::max(worst, std::abs(tracked[row][t].get<double>() - ref["lens_track"][row][t].get<double>()));
+        QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
+        expectError(m + "--view logit-lens --lens-token 'two words' --out " + shellQuote(out + "/x.png"), "--lens-token");
         expectError(m + "--view attention --layer 7 --out " + shellQuote(out + "/x.svg"), "--layer 7");
         expectError(m + "--view attention --out " + shellQuote(out + "/x.bmp"), "x.bmp");
         expectError("export --model /nonexistent/model --prompt hi --view tokens --out " + shellQuote(out + "/x.png"), "/nonexistent/model");

@@ -4,6 +4,7 @@
 // load shows an error and leaves the window usable; a saved session restores the same view.
 #include "TestSupport.h"
 
+#include "analysis/PromptAnalysis.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
 #include "tokenize/Tokenizer.h"
@@ -21,6 +22,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QSettings>
 #include <QSignalSpy>
@@ -245,6 +248,7 @@ private Q_SLOTS:
             f.window.runPrompt();
             QVERIFY(finished.wait(20000));
             f.session.select(3, 1, 1);
+            f.session.selectLensToken(101);
             ids = f.session.analysis()->ids;
             QCOMPARE(f.window.saveSession(file), QString());
         }
@@ -258,6 +262,8 @@ private Q_SLOTS:
         QTRY_COMPARE(session.selection().position, 3);
         QCOMPARE(session.selection().layer, 1);
         QCOMPARE(session.selection().head, 1);
+        QCOMPARE(session.selection().lensToken, 101);
+        QVERIFY(window.logitLensView()->findChild<QLabel*>()->text().contains("id 101"));
         QCOMPARE(session.analysis()->ids, ids);
         QCOMPARE(window.currentSettings().prompt, QString("Hello there"));
         QCOMPARE(window.attentionView()->selectedRow(), 3);
@@ -269,6 +275,64 @@ private Q_SLOTS:
         b.close();
         QVERIFY(window.openSession(broken).contains(broken));
         QCOMPARE(session.selection().position, 3);
+    }
+
+    void logitLensTracksAChosenToken() {
+        Fixture f(dir_);
+        LogitLensView* lens = f.window.logitLensView();
+        HeatmapPlot* plot = lens->plot();
+        auto model = cs::loadModel(dir_);
+        auto compareWith = [&](const std::vector<std::vector<float>>& expect) {
+            const cs::PromptAnalysis* a = f.session.analysis();
+            QCOMPARE(plot->rows(), static_cast<int>(expect.size()));
+            for (int r = 0; r < plot->rows(); ++r)
+                for (int t = 0; t + 1 < a->length(); ++t)
+                    QVERIFY2(std::abs(plot->cellValue(t, r) - expect[r][t]) < 1e-6, qPrintable(QString("row %1 t %2").arg(r).arg(t)));
+        };
+        // Typed text that is one token ("e", id 101 in the byte-level vocabulary).
+        QLineEdit* edit = lens->trackEdit();
+        edit->setFocus();
+        QTest::keyClicks(edit, "e");
+        QTest::keyClick(edit, Qt::Key_Return);
+        QCOMPARE(f.session.selection().lensToken, 101);
+        compareWith(cs::lensProbabilities(*model, *f.session.analysis(), 101));
+        QVERIFY(lens->hoverText(2, 1).contains("P(e)"));
+        // Several tokens are refused with the reason; the tracked token stays.
+        edit->selectAll();
+        QTest::keyClicks(edit, "abc");
+        QTest::keyClick(edit, Qt::Key_Return);
+        QVERIFY2(lens->trackError()->text().contains("3 tokens"), qPrintable(lens->trackError()->text()));
+        QCOMPARE(f.session.selection().lensToken, 101);
+        // An id, and a new run keeps tracking it.
+        edit->selectAll();
+        QTest::keyClicks(edit, "#7");
+        QTest::keyClick(edit, Qt::Key_Return);
+        QCOMPARE(f.session.selection().lensToken, 7);
+        RunSettings s = f.window.currentSettings();
+        s.prompt = "Another prompt";
+        f.window.applySettings(s);
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        f.window.runPrompt();
+        QVERIFY(finished.wait(20000));
+        QCOMPARE(f.session.selection().lensToken, 7);
+        compareWith(cs::lensProbabilities(*model, *f.session.analysis(), 7));
+        // Double-clicking a prediction in the table tracks that token.
+        QTableWidget* table = lens->table();
+        QTableWidgetItem* item = table->item(0, 3);
+        QVERIFY(item);
+        const int id = item->data(Qt::UserRole).toInt();
+        table->scrollToItem(item);
+        const QPoint at = table->visualItemRect(item).center();
+        // A real double-click is a click and then a double-click event; Qt 6's mouseDClick sends only the second.
+        QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::NoModifier, at);
+        QTest::mouseDClick(table->viewport(), Qt::LeftButton, Qt::NoModifier, at);
+        QCOMPARE(f.session.selection().lensToken, id);
+        compareWith(cs::lensProbabilities(*model, *f.session.analysis(), id));
+        // Clearing the box goes back to the actual next token.
+        edit->clear();
+        QCOMPARE(f.session.selection().lensToken, -1);
+        const cs::PromptAnalysis* a = f.session.analysis();
+        compareWith(a->lensNextProbability);
     }
 
     void darkThemeChangesThePalette() {

@@ -366,7 +366,11 @@ QString MainWindow::exportData(const QString& path) {
     std::string text;
     try {
         // Byte-level tokens may be partial UTF-8: replaced, not thrown on.
-        text = analysisToJson(*a, "all").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        nlohmann::json doc = analysisToJson(*a, "all");
+        const int tracked = session_->selection().lensToken;
+        if (tracked >= 0)
+            addTrackedLens(doc, tracked, session_->tokenText(tracked).toStdString(), session_->lensProbabilities(tracked));
+        text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } catch (const std::exception& e) {
         return tr("%1: %2").arg(path, QString::fromUtf8(e.what()));
     }

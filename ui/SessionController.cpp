@@ -63,20 +63,69 @@ void SessionController::cancel() {
     setBusy(false);
 }
 
-Selection SessionController::clamped(int position, int layer, int head) const {
+Selection SessionController::clamped(Selection s) const {
     const int T = analysis() ? analysis()->length() : 0;
-    Selection s;
-    s.position = T == 0 ? -1 : std::clamp(position < 0 ? T - 1 : position, 0, T - 1);
-    s.layer = std::clamp(layer, 0, std::max(0, layers() - 1));
-    s.head = std::clamp(head, 0, std::max(0, heads() - 1));
+    s.position = T == 0 ? -1 : std::clamp(s.position < 0 ? T - 1 : s.position, 0, T - 1);
+    s.layer = std::clamp(s.layer, 0, std::max(0, layers() - 1));
+    s.head = std::clamp(s.head, 0, std::max(0, heads() - 1));
+    if (!model_ || s.lensToken < 0 || s.lensToken >= model_->config().vocabSize) s.lensToken = -1;
     return s;
 }
 
 void SessionController::select(int position, int layer, int head) {
-    const Selection s = clamped(position, layer, head);
-    if (s.position == selection_.position && s.layer == selection_.layer && s.head == selection_.head) return;
+    Selection want = selection_;
+    want.position = position;
+    want.layer = layer;
+    want.head = head;
+    const Selection s = clamped(want);
+    if (s == selection_) return;
     selection_ = s;
     Q_EMIT selectionChanged(selection_);
+}
+
+void SessionController::selectLensToken(int tokenId) {
+    Selection want = selection_;
+    want.lensToken = tokenId;
+    const Selection s = clamped(want);
+    if (s == selection_) return;
+    selection_ = s;
+    Q_EMIT selectionChanged(selection_);
+}
+
+int SessionController::tokenIdFor(const QString& text, QString* error) const {
+    auto fail = [&](const QString& why) {
+        if (error) *error = why;
+        return -1;
+    };
+    if (!model_ || !tokenizer_) return fail(tr("no model with a tokenizer is loaded"));
+    const int vocab = model_->config().vocabSize;
+    if (text.isEmpty()) return fail(tr("no token given"));
+    if (text.startsWith('#') && text.size() > 1) {
+        bool ok = false;
+        const int id = text.mid(1).toInt(&ok);
+        if (!ok || id < 0 || id >= vocab) return fail(tr("%1: not a token id of this model (0 to %2)").arg(text).arg(vocab - 1));
+        return id;
+    }
+    const std::string utf8 = text.toStdString();
+    const std::vector<int> ids = tokenizer_->encode(utf8);
+    if (ids.size() == 1 && ids[0] >= 0 && ids[0] < vocab) return ids[0];
+    const int piece = tokenizer_->idOf(utf8);
+    if (piece >= 0 && piece < vocab) return piece;
+    return fail(tr("'%1' is %2 tokens here; type one token, a vocabulary piece, or #id").arg(text).arg(ids.size()));
+}
+
+QString SessionController::tokenText(int tokenId) const {
+    if (!tokenizer_ || tokenId < 0 || tokenId >= tokenizer_->vocabSize()) return {};
+    return QString::fromStdString(tokenizer_->tokenText(tokenId));
+}
+
+std::vector<std::vector<float>> SessionController::lensProbabilities(int tokenId) const {
+    if (!model_ || !analysis()) return {};
+    try {
+        return cs::lensProbabilities(*model_, *analysis(), tokenId);
+    } catch (const std::exception&) {
+        return {};  // an id outside the vocabulary: nothing to show
+    }
 }
 
 void SessionController::loadModel(const QString& dir) {
@@ -181,8 +230,9 @@ void SessionController::run(const RunSettings& settings) {
             // The layer and head carry over; the position stays if it still exists, else the last
             // token. Set before runFinished, which every view handles by rebuilding from the
             // result and the selection together: one update per view, not two.
-            selection_ = clamped(keep.position >= 0 && keep.position < r.analysis->length() ? keep.position : -1,
-                                 keep.layer, keep.head);
+            Selection next = keep;
+            if (next.position >= r.analysis->length()) next.position = -1;
+            selection_ = clamped(next);
             Q_EMIT runFinished(result_);
         });
     });

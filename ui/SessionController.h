@@ -40,6 +40,12 @@ struct Selection {
     int position = -1;  // token index, -1 before any run
     int layer = 0;
     int head = 0;
+    int lensToken = -1;  // token id the logit lens tracks; -1: the actual next token
+
+    bool operator==(const Selection& o) const {
+        return position == o.position && layer == o.layer && head == o.head && lensToken == o.lensToken;
+    }
+    bool operator!=(const Selection& o) const { return !(*this == o); }
 };
 
 class SessionController : public QObject {
@@ -70,6 +76,15 @@ public:
     void selectPosition(int position) { select(position, selection_.layer, selection_.head); }
     void selectLayer(int layer) { select(selection_.position, layer, selection_.head); }
     void selectHead(int head) { select(selection_.position, selection_.layer, head); }
+    // The token the logit lens tracks (-1: the actual next token); ids outside the vocabulary mean -1.
+    void selectLensToken(int tokenId);
+    // One token id for what a user typed: "#123" (an id), text that encodes to a single token, or
+    // a vocabulary piece ("▁cat", "Ġcat"). -1 with a one-line reason in `error` otherwise.
+    int tokenIdFor(const QString& text, QString* error) const;
+    QString tokenText(int tokenId) const;
+    // P(tokenId) at every lens row and position of the current analysis ([row][t]); empty
+    // without an analysis.
+    std::vector<std::vector<float>> lensProbabilities(int tokenId) const;
     // The selection the next finished run lands on (a restored session), instead of keeping the current one.
     void restoreSelectionAfterNextRun(const Selection& s) { pendingSelection_ = s; hasPending_ = true; }
 
@@ -84,7 +99,7 @@ Q_SIGNALS:
 
 private:
     void setBusy(bool busy);
-    Selection clamped(int position, int layer, int head) const;
+    Selection clamped(Selection s) const;
 
     std::shared_ptr<Transformer> model_;
     std::shared_ptr<Tokenizer> tokenizer_;

@@ -13,7 +13,8 @@ constexpr int kVersion = 1;
 }  // namespace
 
 QString saveSessionFile(const SessionState& s, const QString& path) {
-    QJsonObject sel{{"position", s.selection.position}, {"layer", s.selection.layer}, {"head", s.selection.head}};
+    QJsonObject sel{{"position", s.selection.position}, {"layer", s.selection.layer}, {"head", s.selection.head},
+                    {"lens_token", s.selection.lensToken}};
     QJsonObject o{{"format", kFormat},
                   {"version", kVersion},
                   {"model", s.modelDir},
@@ -58,6 +59,7 @@ QString loadSessionFile(const QString& path, SessionState& s) {
     s.selection.position = sel.value("position").toInt(-1);
     s.selection.layer = sel.value("layer").toInt(0);
     s.selection.head = sel.value("head").toInt(0);
+    s.selection.lensToken = sel.value("lens_token").toInt(-1);
     s.theme = o.value("theme").toString("light");
     s.windowState = QByteArray::fromBase64(o.value("window_state").toString().toLatin1());
     return {};

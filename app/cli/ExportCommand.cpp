@@ -16,7 +16,7 @@ namespace cs::cli {
 void addExportCommand(CLI::App& app, CommandRunner& run) {
     auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens) to PNG, SVG or PDF, or its data to JSON, without a window");
     struct Args {
-        std::string model = "demo", view, prompt, out;
+        std::string model = "demo", view, prompt, out, lensToken;
         int layer = 0, head = 0, position = -1, newTokens = 0;
     };
     auto a = std::make_shared<Args>();
@@ -27,6 +27,9 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--layer", a->layer, "Attention layer")->check(CLI::NonNegativeNumber);
     cmd->add_option("--head", a->head, "Attention head")->check(CLI::NonNegativeNumber);
     cmd->add_option("--position", a->position, "Selected token position (default: the last)");
+    cmd->add_option("--lens-token", a->lensToken,
+                    "logit-lens: the token to track across layers (text of one token, a vocabulary piece, or #id; "
+                    "default: the actual next token)");
     cmd->add_option("--new-tokens", a->newTokens, "Greedy tokens to generate after the prompt first")->check(CLI::NonNegativeNumber);
     cmd->add_option("--out", a->out, "Output file: .png, .svg or .pdf (the figure) or .json (its data)")->required();
     cmd->callback([a, &run] {
@@ -54,6 +57,7 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
             r.layer = a->layer;
             r.head = a->head;
             r.position = a->position;
+            r.lensToken = QString::fromStdString(a->lensToken);
             r.out = QString::fromStdString(a->out);
             const QString error = ui::exportHeadless(r);
             if (!error.isEmpty()) {

@@ -66,4 +66,8 @@ json analysisToJson(const PromptAnalysis& a, const std::string& view, int layer,
     return j;
 }
 
+void addTrackedLens(json& doc, int tokenId, const std::string& text, const std::vector<std::vector<float>>& p) {
+    doc["lens_tracked"] = {{"id", tokenId}, {"text", text}, {"probability", p}};
+}
+
 }  // namespace cs

@@ -13,5 +13,8 @@ namespace cs {
 // exist (the lens at the last position) are null. Throws cs::Error for an unknown view or a
 // layer/head out of range.
 nlohmann::json analysisToJson(const PromptAnalysis& a, const std::string& view, int layer = 0, int head = 0);
+// Adds "lens_tracked": {"id", "text", "probability": [row][t]} (lensProbabilities' result) to a
+// logit-lens or "all" document, for a view that tracks one token.
+void addTrackedLens(nlohmann::json& doc, int tokenId, const std::string& text, const std::vector<std::vector<float>>& p);
 
 }  // namespace cs

@@ -98,7 +98,17 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
         rows.push_back(cache.at("blocks." + std::to_string(l) + ".hook_resid_post")[0]);
         a.lensRows.push_back("L" + std::to_string(l));
     }
-    at::Tensor lens = at::softmax(model.logitsFromResidual(at::stack(rows)), -1);  // [R, T, V]
+    at::Tensor resid = at::stack(rows);                                              // [R, T, d]
+    at::Tensor logitsLens = model.logitsFromResidual(resid);                        // [R, T, V]
+    at::Tensor logNorm = at::logsumexp(logitsLens, -1);                             // [R, T]
+    at::Tensor lens = (logitsLens - logNorm.unsqueeze(-1)).exp_();
+    {
+        at::Tensor normed = model.finalNorm(resid).contiguous();
+        a.dModel = static_cast<int>(cfg.dModel);
+        a.lensNormed.assign(normed.data_ptr<float>(), normed.data_ptr<float>() + normed.numel());
+        logNorm = logNorm.contiguous();
+        a.lensLogNormalizer.assign(logNorm.data_ptr<float>(), logNorm.data_ptr<float>() + logNorm.numel());
+    }
     at::Tensor target = input[0].narrow(0, 1, T - 1);
     for (long r = 0; r < lens.size(0); ++r) {
         a.lensTop.push_back(topTokens(lens[r], opt.topK, texts));
@@ -111,6 +121,29 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     }
     a.totalSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return a;
+}
+
+std::vector<std::vector<float>> lensProbabilities(const Transformer& model, const PromptAnalysis& a, int tokenId) {
+    const auto& cfg = model.config();
+    if (tokenId < 0 || tokenId >= cfg.vocabSize)
+        throw Error("token id " + std::to_string(tokenId) + " is out of range for a vocabulary of " +
+                    std::to_string(cfg.vocabSize));
+    const long R = static_cast<long>(a.lensRows.size()), T = a.length(), d = a.dModel;
+    if (d != cfg.dModel || static_cast<long>(a.lensNormed.size()) != R * T * d ||
+        static_cast<long>(a.lensLogNormalizer.size()) != R * T)
+        throw Error("this analysis was not made with this model (or holds no logit-lens data)");
+    c10::InferenceMode guard;
+    at::Tensor column = model.weights().unembed.select(1, tokenId).to(at::kFloat).contiguous();  // [d]
+    const float* u = column.data_ptr<float>();
+    std::vector<std::vector<float>> out(R, std::vector<float>(T));
+    for (long r = 0; r < R; ++r)
+        for (long t = 0; t < T; ++t) {
+            const float* x = a.lensNormed.data() + (r * T + t) * d;
+            double logit = 0;
+            for (long i = 0; i < d; ++i) logit += static_cast<double>(x[i]) * u[i];
+            out[r][t] = static_cast<float>(std::exp(logit - a.lensLogNormalizer[r * T + t]));
+        }
+    return out;
 }
 
 }  // namespace cs

@@ -35,6 +35,12 @@ struct PromptAnalysis {
     std::vector<std::string> lensRows;                          // "embed", "L0", ...
     std::vector<std::vector<std::vector<TokenProbability>>> lensTop;  // [row][t][k]
     std::vector<std::vector<float>> lensNextProbability;        // [row][t]: P(ids[t+1]); NaN at the last t
+    // Kept so any token can be read through the lens later (lensProbabilities) without another
+    // forward pass: each row's residual after the final norm, [row][t][dModel] row-major, and the
+    // log of each lens softmax's normaliser, [row][t].
+    int dModel = 0;
+    std::vector<float> lensNormed;
+    std::vector<float> lensLogNormalizer;
     double modelSeconds = 0;   // the forward pass alone
     double totalSeconds = 0;   // forward pass plus everything derived here
 
@@ -47,5 +53,11 @@ struct PromptAnalysis {
 // ids must be non-empty and fit the model's context; throws cs::Error otherwise.
 PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
                              int promptLength, const AnalysisOptions& opt = {});
+
+// The logit lens for one chosen token: [row][t] = the probability the lens row gives `tokenId` at
+// position t. Costs rows x positions x d_model multiply-adds, so a view can call it on the GUI
+// thread. `model` must be the one that made `a`; throws cs::Error on an id outside the
+// vocabulary or an analysis of another model.
+std::vector<std::vector<float>> lensProbabilities(const Transformer& model, const PromptAnalysis& a, int tokenId);
 
 }  // namespace cs

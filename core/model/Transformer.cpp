@@ -200,10 +200,15 @@ at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o,
     return x;
 }
 
-at::Tensor Transformer::logitsFromResidual(const at::Tensor& resid) const {
+at::Tensor Transformer::finalNorm(const at::Tensor& resid) const {
     c10::InferenceMode guard;
     const RunOptions none;
-    at::Tensor x = norm(resid, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, none, 0);
+    return norm(resid, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, none, 0);
+}
+
+at::Tensor Transformer::logitsFromResidual(const at::Tensor& resid) const {
+    c10::InferenceMode guard;
+    at::Tensor x = finalNorm(resid);
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = cfg_.vocabSize;
     return at::mm(x.reshape({-1, cfg_.dModel}), w_.unembed).view(shape);

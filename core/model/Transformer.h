@@ -64,6 +64,8 @@ public:
     // The final norm and the unembedding applied to residual-stream vectors [..., d_model], with
     // no hooks: the logit lens reads intermediate layers through exactly the model's own head.
     at::Tensor logitsFromResidual(const at::Tensor& resid) const;
+    // The final norm alone, no hooks: logitsFromResidual(r) == finalNorm(r) x weights().unembed.
+    at::Tensor finalNorm(const at::Tensor& resid) const;
 
     KvCache makeKvCache(long batch, long capacity) const;
 

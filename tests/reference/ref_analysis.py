@@ -2,13 +2,14 @@
 """Independent reference for PromptAnalysis (the data behind the token, attention and logit-lens
 views), in float64 on top of ref_transformer's forward pass.
 
-  ref_analysis.py --model DIR --tokens 1,2,3 --top 10 --out FILE.json
+  ref_analysis.py --model DIR --tokens 1,2,3 --top 10 [--track ID] --out FILE.json
 
 FILE.json: {"next": [t][k] {"id","p"}   top-k next-token probabilities after each position,
             "attention": [layer][head][query][key],
             "lens_next": [row][t]  probability of tokens[t+1] when the residual of row (0: embeddings,
                          r>0: after block r-1) goes through the final norm and unembedding; null at the last t,
-            "lens_top": [row][t][k] ids}
+            "lens_top": [row][t][k] ids,
+            "lens_track": [row][t]  probability of token ID at every row and position (with --track)}
 """
 import argparse
 import json
@@ -35,6 +36,7 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--top", type=int, default=10)
+    ap.add_argument("--track", type=int, default=-1)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     model = rt.load_model(a.model)
@@ -62,6 +64,8 @@ def main():
         p = head(model, r[0]).softmax(-1)
         out["lens_next"].append([float(p[t, ids[t + 1]]) for t in range(len(ids) - 1)] + [None])
         out["lens_top"].append(p.topk(a.top, -1).indices.tolist())
+        if a.track >= 0:
+            out.setdefault("lens_track", []).append(p[:, a.track].tolist())
     with open(a.out, "w") as f:
         json.dump(out, f)
 

@@ -53,6 +53,10 @@ QString exportHeadless(const HeadlessExportRequest& r) {
     s.prompt = r.prompt;
     s.maxNewTokens = r.maxNewTokens;
     Selection sel;
+    if (!r.lensToken.isEmpty()) {
+        sel.lensToken = session.tokenIdFor(r.lensToken, &error);
+        if (sel.lensToken < 0) return QObject::tr("--lens-token: %1").arg(error);
+    }
     sel.position = r.position;
     sel.layer = r.layer;
     sel.head = r.head;
@@ -65,7 +69,11 @@ QString exportHeadless(const HeadlessExportRequest& r) {
     if (data) {
         QSaveFile f(r.out);
         if (!f.open(QIODevice::WriteOnly)) return QObject::tr("%1: cannot write (%2)").arg(r.out, f.errorString());
-        const std::string text = analysisToJson(*session.analysis(), r.view.toStdString(), r.layer, r.head).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        nlohmann::json doc = analysisToJson(*session.analysis(), r.view.toStdString(), r.layer, r.head);
+        const int tracked = session.selection().lensToken;
+        if (tracked >= 0 && r.view == "logit-lens")
+            addTrackedLens(doc, tracked, session.tokenText(tracked).toStdString(), session.lensProbabilities(tracked));
+        const std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         f.write(text.data(), static_cast<qint64>(text.size()));
         return f.commit() ? QString() : QObject::tr("%1: cannot write (%2)").arg(r.out, f.errorString());
     }

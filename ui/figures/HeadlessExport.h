@@ -13,6 +13,7 @@ struct HeadlessExportRequest {
     int maxNewTokens = 0;
     int layer = 0, head = 0;
     int position = -1;   // -1: the last token
+    QString lensToken;   // the token the logit lens tracks (as typed in the view); empty: the actual next token
     QString out;
 };
 

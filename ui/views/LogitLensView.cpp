@@ -3,14 +3,17 @@
 #include "ui/views/HeatmapPlot.h"
 #include "ui/views/TokenLabel.h"
 
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLineEdit>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QToolTip>
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <limits>
 
 namespace cs::ui {
 
@@ -25,11 +28,26 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     auto* tl = new QVBoxLayout(top);
     tl->setContentsMargins(0, 0, 0, 0);
     title_ = new QLabel(top);
+    auto* trackRow = new QHBoxLayout;
+    trackRow->setContentsMargins(0, 0, 0, 0);
+    track_ = new QLineEdit(top);
+    track_->setObjectName("lensTrackToken");
+    track_->setPlaceholderText(tr("actual next token (type a token, a piece or #id and press Enter)"));
+    track_->setClearButtonEnabled(true);
+    track_->setToolTip(tr("The token whose probability the heatmap shows at every layer and position.\n"
+                          "Double-click a prediction in the table below to track it; clear to go back."));
+    trackError_ = new QLabel(top);
+    trackError_->setObjectName("lensTrackError");
+    trackError_->setStyleSheet("color: #c0392b");
+    trackRow->addWidget(new QLabel(tr("Track:"), top));
+    trackRow->addWidget(track_, 1);
+    trackRow->addWidget(trackError_);
     plot_ = new HeatmapPlot(top);
     plot_->setObjectName("logitLensPlot");
     plot_->setRowsTopDown(false);  // embeddings at the bottom, the output at the top
     plot_->setScaleLabel(tr("P(actual next token)"));
     tl->addWidget(title_);
+    tl->addLayout(trackRow);
     tl->addWidget(plot_, 1);
     table_ = new QTableWidget(0, kTableTop + 2, split);
     table_->setObjectName("logitLensTable");
@@ -49,7 +67,21 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
 
     connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
     connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
-    connect(session_, &SessionController::selectionChanged, this, [this] { followSelection(); });
+    connect(session_, &SessionController::selectionChanged, this, [this](const Selection& sel) {
+        if (sel.lensToken != shownToken_ || session_->analysis() != shown_) rebuild();
+        else followSelection();
+    });
+    connect(track_, &QLineEdit::returnPressed, this, [this] { trackTyped(); });
+    connect(track_, &QLineEdit::textChanged, this, [this](const QString& t) {
+        if (t.isEmpty()) {  // the clear button, or everything deleted
+            trackError_->clear();
+            session_->selectLensToken(-1);
+        }
+    });
+    connect(table_, &QTableWidget::cellDoubleClicked, this, [this](int r, int c) {
+        const QTableWidgetItem* it = table_->item(r, c);
+        if (it && it->data(Qt::UserRole).isValid()) session_->selectLensToken(it->data(Qt::UserRole).toInt());
+    });
     connect(plot_, &HeatmapPlot::cellHovered, this, [this](int pos, int row, const QPoint& global) {
         QToolTip::showText(global, hoverText(pos, row), plot_);
     });
@@ -57,13 +89,35 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     rebuild();
 }
 
+void LogitLensView::trackTyped() {
+    const QString text = track_->text();
+    if (text.isEmpty()) {
+        trackError_->clear();
+        session_->selectLensToken(-1);
+        return;
+    }
+    QString error;
+    const int id = session_->tokenIdFor(text, &error);
+    trackError_->setText(id < 0 ? error : QString());
+    if (id >= 0) session_->selectLensToken(id);
+}
+
+float LogitLensView::shownProbability(int row, int pos) const {
+    const PromptAnalysis* a = session_->analysis();
+    if (!a || row < 0 || pos < 0 || row >= static_cast<int>(a->lensRows.size()) || pos >= a->length())
+        return std::numeric_limits<float>::quiet_NaN();
+    if (shownToken_ >= 0 && row < static_cast<int>(tracked_.size())) return tracked_[row][pos];
+    return a->lensNextProbability[row][pos];
+}
+
 QString LogitLensView::hoverText(int pos, int row) const {
     const PromptAnalysis* a = session_->analysis();
     if (!a || row >= static_cast<int>(a->lensRows.size()) || pos >= a->length()) return {};
     QString html = tr("<b>%1</b> at %2 [%3]").arg(QString::fromStdString(a->lensRows[row]), tokenLabel(a->texts[pos]).toHtmlEscaped()).arg(pos);
-    const float p = a->lensNextProbability[row][pos];
-    if (!std::isnan(p))
-        html += tr("<br>P(%1) = %2").arg(tokenLabel(a->texts[pos + 1]).toHtmlEscaped()).arg(p, 0, 'f', 4);
+    const float p = shownProbability(row, pos);
+    const QString what = shownToken_ >= 0 ? tokenLabel(session_->tokenText(shownToken_).toStdString())
+                                          : pos + 1 < a->length() ? tokenLabel(a->texts[pos + 1]) : QString();
+    if (!std::isnan(p)) html += tr("<br>P(%1) = %2").arg(what.toHtmlEscaped()).arg(p, 0, 'f', 4);
     html += "<table>";
     for (size_t k = 0; k < a->lensTop[row][pos].size() && k < 5; ++k) {
         const auto& t = a->lensTop[row][pos][k];
@@ -76,6 +130,17 @@ QString LogitLensView::hoverText(int pos, int row) const {
 
 void LogitLensView::rebuild() {
     const PromptAnalysis* a = session_->analysis();
+    shown_ = a;
+    shownToken_ = session_->selection().lensToken;
+    tracked_ = shownToken_ >= 0 ? session_->lensProbabilities(shownToken_) : std::vector<std::vector<float>>();
+    if (shownToken_ >= 0 && tracked_.empty()) shownToken_ = -1;
+    const QString trackedLabel = shownToken_ >= 0 ? tokenLabel(session_->tokenText(shownToken_).toStdString()) : QString();
+    // The box shows what is tracked unless the user is typing in it.
+    if (!track_->hasFocus() || shownToken_ >= 0) {
+        const QSignalBlocker block(track_);
+        track_->setText(trackedLabel);
+    }
+    table_->horizontalHeaderItem(1)->setText(shownToken_ >= 0 ? tr("P(%1)").arg(trackedLabel) : tr("P(next)"));
     if (!a) {
         plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
         title_->setText(tr("No run yet"));
@@ -84,13 +149,21 @@ void LogitLensView::rebuild() {
         return;
     }
     const int T = a->length(), R = static_cast<int>(a->lensRows.size());
-    plot_->setMatrix(T, R, [&](int pos, int row) { return a->lensNextProbability[row][pos]; }, 0, 1);
+    plot_->setMatrix(T, R, [&](int pos, int row) { return shownProbability(row, pos); }, 0, 1);
     QStringList cols, rows;
     for (int t = 0; t < T; ++t) cols << shortTokenLabel(a->texts[t]);
     for (const auto& r : a->lensRows) rows << QString::fromStdString(r);
     plot_->setColumnLabels(cols, tr("position (predicting the token after it)"));
     plot_->setRowLabels(rows, tr("residual stream after"));
-    title_->setText(tr("<b>Logit lens</b> &nbsp; probability of the actual next token, by layer"));
+    if (shownToken_ >= 0) {
+        plot_->setScaleLabel(tr("P(%1)").arg(trackedLabel));
+        title_->setText(tr("<b>Logit lens</b> &nbsp; probability of <b>%1</b> (id %2), by layer")
+                            .arg(trackedLabel.toHtmlEscaped())
+                            .arg(shownToken_));
+    } else {
+        plot_->setScaleLabel(tr("P(actual next token)"));
+        title_->setText(tr("<b>Logit lens</b> &nbsp; probability of the actual next token, by layer"));
+    }
     followSelection();
 }
 
@@ -106,11 +179,13 @@ void LogitLensView::followSelection() {
     for (int r = 0; r < R; ++r) {
         const int row = R - 1 - r;  // output first, like the heatmap read top-down
         table_->setItem(r, 0, new QTableWidgetItem(QString::fromStdString(a->lensRows[row])));
-        const float p = a->lensNextProbability[row][pos];
+        const float p = shownProbability(row, pos);
         table_->setItem(r, 1, new QTableWidgetItem(std::isnan(p) ? QStringLiteral("\u2013") : QString::number(p, 'f', 3)));
         for (int k = 0; k < kTableTop && k < static_cast<int>(a->lensTop[row][pos].size()); ++k) {
             const auto& t = a->lensTop[row][pos][k];
-            table_->setItem(r, 2 + k, new QTableWidgetItem(QStringLiteral("%1  %2%").arg(tokenLabel(t.text)).arg(100.0 * t.probability, 0, 'f', 1)));
+            auto* item = new QTableWidgetItem(QStringLiteral("%1  %2%").arg(tokenLabel(t.text)).arg(100.0 * t.probability, 0, 'f', 1));
+            item->setData(Qt::UserRole, t.id);  // double-click tracks this token
+            table_->setItem(r, 2 + k, item);
         }
     }
 }

@@ -1,13 +1,15 @@
 #pragma once
 // The logit lens: every layer's residual stream read through the model's own final norm and
 // unembedding. The heatmap shows, per layer and position, the probability given to the token that
-// actually comes next; the table lists each layer's top predictions at the selected position.
+// actually comes next, or to one token the user tracks (typed, or double-clicked in the table);
+// the table lists each layer's top predictions at the selected position.
 #include "ui/SessionController.h"
 #include "ui/figures/FigureSource.h"
 
 #include <QWidget>
 
 class QLabel;
+class QLineEdit;
 class QTableWidget;
 
 namespace cs::ui {
@@ -21,6 +23,8 @@ public:
 
     HeatmapPlot* plot() const { return plot_; }
     QTableWidget* table() const { return table_; }
+    QLineEdit* trackEdit() const { return track_; }
+    QLabel* trackError() const { return trackError_; }
     QString hoverText(int position, int row) const;
 
     QString figureName() const override { return QStringLiteral("logit-lens"); }
@@ -30,11 +34,18 @@ public:
 private:
     void rebuild();
     void followSelection();
+    void trackTyped();
+    float shownProbability(int row, int position) const;  // the heatmap's value; NaN where none
 
     SessionController* session_;
     HeatmapPlot* plot_;
     QLabel* title_;
     QTableWidget* table_;
+    QLineEdit* track_;
+    QLabel* trackError_;
+    const PromptAnalysis* shown_ = nullptr;
+    int shownToken_ = -1;
+    std::vector<std::vector<float>> tracked_;  // [row][t] for shownToken_ >= 0
 };
 
 }  // namespace cs::ui
