@@ -125,6 +125,10 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     threadsLabel_ = new QLabel(this);
     timeLabel_ = new QLabel(this);
     timeLabel_->setObjectName("runTimeLabel");
+    // Wide enough for any run's figures: a new time then repaints the label alone, not the whole
+    // status bar relaid out around a label of another width.
+    timeLabel_->setMinimumWidth(timeLabel_->fontMetrics().horizontalAdvance(
+        tr("last run %1 ms (generate %2 ms, analyse %3 ms)").arg(99999).arg(99999).arg(99999)));
     progress_ = new QProgressBar(this);
     progress_->setMaximumWidth(160);
     progress_->setVisible(false);
@@ -155,11 +159,15 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     showProgress->setInterval(kProgressDelayMs);
     connect(showProgress, &QTimer::timeout, this, [this] {
         if (!session_->isBusy()) return;
+        cancelButton_->setEnabled(true);
         progress_->setVisible(true);
         statusBar()->showMessage(tr("working... (Esc cancels)"));
     });
+    // Nothing visible changes for a run shorter than that either (the Cancel button included; Esc
+    // cancels at any time): repainting the toolbar at the start and end of every keystroke's run
+    // cost more than the demo model's forward pass.
     connect(session_, &SessionController::busyChanged, this, [this, showProgress](bool busy) {
-        cancelButton_->setEnabled(busy);
+        if (!busy) cancelButton_->setEnabled(false);
         if (busy) {
             progress_->setRange(0, 1);
             progress_->setValue(0);
@@ -167,7 +175,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
         } else {
             showProgress->stop();
             progress_->setVisible(false);
-            statusBar()->clearMessage();
+            if (!statusBar()->currentMessage().isEmpty()) statusBar()->clearMessage();
         }
     });
 

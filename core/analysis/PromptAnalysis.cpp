@@ -35,10 +35,12 @@ private:
     std::unordered_map<int, std::string> texts_;
 };
 
-// probs: [T, V] -> per position the top k as plain structs.
-std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& probs, int k, TokenTexts& tok) {
-    auto [val, idx] = probs.topk(std::min<long>(k, probs.size(-1)), -1);
-    val = val.contiguous();
+// logits [T, V] and their log-normaliser [T] -> per position the top k as plain structs. Ranks on
+// logits and exponentiates only the k kept: no [T, V] probability tensor is made.
+std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& logits, const at::Tensor& logNorm, int k,
+                                                     TokenTexts& tok) {
+    auto [val, idx] = logits.topk(std::min<long>(k, logits.size(-1)), -1);
+    val = (val - logNorm.unsqueeze(-1)).exp_().contiguous();
     idx = idx.contiguous();
     const float* v = val.data_ptr<float>();
     const int64_t* ix = idx.data_ptr<int64_t>();
@@ -83,7 +85,7 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     at::Tensor logits = model.forward(input, o)[0];  // [T, V]
     a.modelSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    a.next = topTokens(at::softmax(logits, -1), opt.topK, texts);
+    a.next = topTokens(logits, at::logsumexp(logits, -1), opt.topK, texts);
     a.attention.resize(cfg.nLayers);
     for (int l = 0; l < cfg.nLayers; ++l) {
         at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].contiguous();  // [H, T, T]
@@ -101,7 +103,6 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     at::Tensor resid = at::stack(rows);                                              // [R, T, d]
     at::Tensor logitsLens = model.logitsFromResidual(resid);                        // [R, T, V]
     at::Tensor logNorm = at::logsumexp(logitsLens, -1);                             // [R, T]
-    at::Tensor lens = (logitsLens - logNorm.unsqueeze(-1)).exp_();
     {
         at::Tensor normed = model.finalNorm(resid).contiguous();
         a.dModel = static_cast<int>(cfg.dModel);
@@ -110,11 +111,14 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
         a.lensLogNormalizer.assign(logNorm.data_ptr<float>(), logNorm.data_ptr<float>() + logNorm.numel());
     }
     at::Tensor target = input[0].narrow(0, 1, T - 1);
-    for (long r = 0; r < lens.size(0); ++r) {
-        a.lensTop.push_back(topTokens(lens[r], opt.topK, texts));
+    for (long r = 0; r < logitsLens.size(0); ++r) {
+        a.lensTop.push_back(topTokens(logitsLens[r], logNorm[r], opt.topK, texts));
         std::vector<float> p(T, std::numeric_limits<float>::quiet_NaN());
         if (T > 1) {
-            at::Tensor got = lens[r].narrow(0, 0, T - 1).gather(1, target.unsqueeze(1)).squeeze(1).contiguous();
+            at::Tensor got = (logitsLens[r].narrow(0, 0, T - 1).gather(1, target.unsqueeze(1)).squeeze(1) -
+                              logNorm[r].narrow(0, 0, T - 1))
+                                 .exp_()
+                                 .contiguous();
             std::copy(got.data_ptr<float>(), got.data_ptr<float>() + T - 1, p.begin());
         }
         a.lensNextProbability.push_back(std::move(p));
