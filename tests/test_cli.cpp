@@ -205,6 +205,28 @@ private Q_SLOTS:
         expectError("export --model /nonexistent/model --prompt hi --view tokens --out " + shellQuote(out + "/x.png"), "/nonexistent/model");
     }
 
+    // The GUI launched with --session FILE runs that session's prompt and settings (Qt itself
+    // claims "--session" for X11 session management, so this goes through the real binary).
+    void guiOpensASessionFromTheCommandLine() {
+        const std::string home = makeTempDir("cli-gui-config");
+        const std::string file = home + "/s.csession";
+        const std::string demoModel = sourceDir() + "/resources/demo/model";
+        writeFile(file, nlohmann::json({{"format", "circuitscope-session"}, {"version", 1}, {"model", demoModel},
+                                        {"prompt", "The little dog ran"}, {"max_new_tokens", 3}, {"greedy", true},
+                                        {"temperature", 1.0}, {"seed", "0"},
+                                        {"selection", {{"position", 2}, {"layer", 1}, {"head", 0}}}})
+                            .dump());
+        std::string out;
+        const int rc = run("XDG_CONFIG_HOME=" + shellQuote(home) + " QT_QPA_PLATFORM=offscreen " + shellQuote(CS_CLI_PATH) +
+                               " --threads 2 --session " + shellQuote(file) + " --quit-after-first-run 2>&1",
+                           &out);
+        QVERIFY2(rc == 0, out.c_str());
+        // The run it made is remembered in the settings, as every run is.
+        const std::string conf = readFile(home + "/Circuitscope/circuitscope.conf");
+        QVERIFY2(conf.find("prompt=The little dog ran") != std::string::npos, conf.c_str());
+        QVERIFY2(conf.find("maxNewTokens=3") != std::string::npos, conf.c_str());
+    }
+
     void badInput() {
         const std::string m = shellQuote(model_);
         expectError("forward --model /nonexistent/model --tokens 1", "/nonexistent/model/config.json");

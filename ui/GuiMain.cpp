@@ -14,16 +14,30 @@
 #include <QSettings>
 #include <QTimer>
 
+#include <string>
+#include <vector>
+
 namespace cs::ui {
 
 int runGui(int argc, char** argv) {
-    QApplication app(argc, argv);
+    // QGuiApplication takes "-session"/"--session ID" for X11 session management and removes it
+    // from the arguments, so our --session FILE would never reach the parser: take it out first.
+    QString sessionFile;
+    std::vector<char*> args;
+    for (int i = 0; i < argc; ++i) {
+        const std::string a = argv[i];
+        if ((a == "--session" || a == "-session") && i + 1 < argc) sessionFile = QString::fromLocal8Bit(argv[++i]);
+        else if (a.rfind("--session=", 0) == 0) sessionFile = QString::fromLocal8Bit(argv[i] + 10);
+        else args.push_back(argv[i]);
+    }
+    int qtArgc = static_cast<int>(args.size());
+    args.push_back(nullptr);
+    QApplication app(qtArgc, args.data());
     QApplication::setOrganizationName("Circuitscope");
     QApplication::setApplicationName("circuitscope");
     QCommandLineParser parser;
     parser.addHelpOption();
     QCommandLineOption modelOpt("model", "Hugging Face model directory to open, or 'demo'", "DIR");
-    QCommandLineOption sessionOpt("session", "Session file (*.csession) to open", "FILE");
     QCommandLineOption threadsOpt("threads", "Compute threads", "N");
     QCommandLineOption themeOpt("theme", "light or dark", "NAME");
     // For the README's screenshots and for checking a real window by eye: grab the window (or one
@@ -33,8 +47,9 @@ int runGui(int argc, char** argv) {
     QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
     // For the start-up benchmark: quit as soon as the first run is on screen.
     QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
-    for (const auto* o : {&modelOpt, &sessionOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
+    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
     parser.process(app);
+
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
     applyTheme(themeFromName(parser.isSet(themeOpt) ? parser.value(themeOpt) : QSettings().value("theme", "light").toString()));
 
@@ -47,8 +62,8 @@ int runGui(int argc, char** argv) {
         window.resize(1280, 820);
     }
     window.show();
-    if (parser.isSet(sessionOpt)) {
-        const QString error = window.openSession(parser.value(sessionOpt));
+    if (!sessionFile.isEmpty()) {
+        const QString error = window.openSession(sessionFile);
         if (!error.isEmpty()) {
             std::fprintf(stderr, "%s\n", qPrintable(error));
             return 1;
