@@ -1,7 +1,7 @@
 #include "ui/MainWindow.h"
 
-#include "analysis/AnalysisJson.h"
 #include "runtime/Threads.h"
+#include "ui/RunDataJson.h"
 #include "ui/SessionFile.h"
 #include "ui/Theme.h"
 #include "ui/figures/FigureExport.h"
@@ -374,11 +374,7 @@ QString MainWindow::exportData(const QString& path) {
     std::string text;
     try {
         // Byte-level tokens may be partial UTF-8: replaced, not thrown on.
-        nlohmann::json doc = analysisToJson(*a, "all");
-        const int tracked = session_->selection().lensToken;
-        if (tracked >= 0)
-            addTrackedLens(doc, tracked, session_->tokenText(tracked).toStdString(), session_->lensProbabilities(tracked));
-        text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        text = runDataJson(*session_, "all").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } catch (const std::exception& e) {
         return tr("%1: %2").arg(path, QString::fromUtf8(e.what()));
     }

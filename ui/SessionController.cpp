@@ -72,24 +72,25 @@ Selection SessionController::clamped(Selection s) const {
     return s;
 }
 
-void SessionController::select(int position, int layer, int head) {
-    Selection want = selection_;
-    want.position = position;
-    want.layer = layer;
-    want.head = head;
+void SessionController::applySelection(const Selection& want) {
     const Selection s = clamped(want);
     if (s == selection_) return;
     selection_ = s;
     Q_EMIT selectionChanged(selection_);
 }
 
+void SessionController::select(int position, int layer, int head) {
+    Selection want = selection_;
+    want.position = position;
+    want.layer = layer;
+    want.head = head;
+    applySelection(want);
+}
+
 void SessionController::selectLensToken(int tokenId) {
     Selection want = selection_;
     want.lensToken = tokenId;
-    const Selection s = clamped(want);
-    if (s == selection_) return;
-    selection_ = s;
-    Q_EMIT selectionChanged(selection_);
+    applySelection(want);
 }
 
 int SessionController::tokenIdFor(const QString& text, QString* error) const {

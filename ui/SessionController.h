@@ -100,6 +100,7 @@ Q_SIGNALS:
 private:
     void setBusy(bool busy);
     Selection clamped(Selection s) const;
+    void applySelection(const Selection& want);  // clamps; emits selectionChanged on a change
 
     std::shared_ptr<Transformer> model_;
     std::shared_ptr<Tokenizer> tokenizer_;

@@ -100,16 +100,12 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
         rows.push_back(cache.at("blocks." + std::to_string(l) + ".hook_resid_post")[0]);
         a.lensRows.push_back("L" + std::to_string(l));
     }
-    at::Tensor resid = at::stack(rows);                                              // [R, T, d]
-    at::Tensor logitsLens = model.logitsFromResidual(resid);                        // [R, T, V]
-    at::Tensor logNorm = at::logsumexp(logitsLens, -1);                             // [R, T]
-    {
-        at::Tensor normed = model.finalNorm(resid).contiguous();
-        a.dModel = static_cast<int>(cfg.dModel);
-        a.lensNormed.assign(normed.data_ptr<float>(), normed.data_ptr<float>() + normed.numel());
-        logNorm = logNorm.contiguous();
-        a.lensLogNormalizer.assign(logNorm.data_ptr<float>(), logNorm.data_ptr<float>() + logNorm.numel());
-    }
+    at::Tensor normed = model.finalNorm(at::stack(rows)).contiguous();              // [R, T, d]
+    at::Tensor logitsLens = model.unembedNormed(normed);                           // [R, T, V]
+    at::Tensor logNorm = at::logsumexp(logitsLens, -1).contiguous();               // [R, T]
+    a.dModel = static_cast<int>(cfg.dModel);
+    a.lensNormed.assign(normed.data_ptr<float>(), normed.data_ptr<float>() + normed.numel());
+    a.lensLogNormalizer.assign(logNorm.data_ptr<float>(), logNorm.data_ptr<float>() + logNorm.numel());
     at::Tensor target = input[0].narrow(0, 1, T - 1);
     for (long r = 0; r < logitsLens.size(0); ++r) {
         a.lensTop.push_back(topTokens(logitsLens[r], logNorm[r], opt.topK, texts));

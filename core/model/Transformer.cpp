@@ -206,9 +206,10 @@ at::Tensor Transformer::finalNorm(const at::Tensor& resid) const {
     return norm(resid, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, none, 0);
 }
 
-at::Tensor Transformer::logitsFromResidual(const at::Tensor& resid) const {
+at::Tensor Transformer::logitsFromResidual(const at::Tensor& resid) const { return unembedNormed(finalNorm(resid)); }
+
+at::Tensor Transformer::unembedNormed(const at::Tensor& x) const {
     c10::InferenceMode guard;
-    at::Tensor x = finalNorm(resid);
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = cfg_.vocabSize;
     return at::mm(x.reshape({-1, cfg_.dModel}), w_.unembed).view(shape);

@@ -64,8 +64,10 @@ public:
     // The final norm and the unembedding applied to residual-stream vectors [..., d_model], with
     // no hooks: the logit lens reads intermediate layers through exactly the model's own head.
     at::Tensor logitsFromResidual(const at::Tensor& resid) const;
-    // The final norm alone, no hooks: logitsFromResidual(r) == finalNorm(r) x weights().unembed.
+    // The two halves of logitsFromResidual, for callers that keep the normed residual too:
+    // logitsFromResidual(r) == unembedNormed(finalNorm(r)).
     at::Tensor finalNorm(const at::Tensor& resid) const;
+    at::Tensor unembedNormed(const at::Tensor& normed) const;
 
     KvCache makeKvCache(long batch, long capacity) const;
 

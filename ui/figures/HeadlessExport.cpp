@@ -6,7 +6,7 @@
 #include "ui/views/LogitLensView.h"
 #include "ui/views/TokenStreamView.h"
 
-#include "analysis/AnalysisJson.h"
+#include "ui/RunDataJson.h"
 
 #include <QEventLoop>
 #include <QSaveFile>
@@ -69,11 +69,7 @@ QString exportHeadless(const HeadlessExportRequest& r) {
     if (data) {
         QSaveFile f(r.out);
         if (!f.open(QIODevice::WriteOnly)) return QObject::tr("%1: cannot write (%2)").arg(r.out, f.errorString());
-        nlohmann::json doc = analysisToJson(*session.analysis(), r.view.toStdString(), r.layer, r.head);
-        const int tracked = session.selection().lensToken;
-        if (tracked >= 0 && r.view == "logit-lens")
-            addTrackedLens(doc, tracked, session.tokenText(tracked).toStdString(), session.lensProbabilities(tracked));
-        const std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        const std::string text = runDataJson(session, r.view.toStdString(), r.layer, r.head).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         f.write(text.data(), static_cast<qint64>(text.size()));
         return f.commit() ? QString() : QObject::tr("%1: cannot write (%2)").arg(r.out, f.errorString());
     }
