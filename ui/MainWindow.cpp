@@ -125,10 +125,13 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     threadsLabel_ = new QLabel(this);
     timeLabel_ = new QLabel(this);
     timeLabel_->setObjectName("runTimeLabel");
-    // Wide enough for any run's figures: a new time then repaints the label alone, not the whole
-    // status bar relaid out around a label of another width.
-    timeLabel_->setMinimumWidth(timeLabel_->fontMetrics().horizontalAdvance(
-        tr("last run %1 ms (generate %2 ms, analyse %3 ms)").arg(99999).arg(99999).arg(99999)));
+    // A fixed size, wide enough for any run's figures: a new time then repaints the label alone.
+    // A label that can change size asks its parents to relayout on every setText, and a relayout
+    // of the main window re-applies every dock's and toolbar's geometry through one short-lived
+    // QPropertyAnimation each and repaints the window, after every run.
+    timeLabel_->setFixedSize(timeLabel_->fontMetrics().horizontalAdvance(
+                                 tr("last run %1 ms (generate %2 ms, analyse %3 ms)").arg(99999).arg(99999).arg(99999)),
+                             timeLabel_->sizeHint().height());
     progress_ = new QProgressBar(this);
     progress_->setMaximumWidth(160);
     progress_->setVisible(false);

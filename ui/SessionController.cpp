@@ -208,7 +208,7 @@ void SessionController::run(const RunSettings& settings) {
                 });
             }
             if (*counter != ticket) return;  // cancelled while generating: drop quietly
-            r.generateSeconds = timer.elapsed() / 1000.0;
+            r.generateSeconds = timer.nsecsElapsed() / 1e9;
             std::vector<int> all = ids;
             for (long id : out) all.push_back(static_cast<int>(id));
             r.continuation = QString::fromStdString(tok->decode(std::vector<int>(all.begin() + ids.size(), all.end())));

@@ -22,6 +22,7 @@ public:
 
     HeatmapPlot* plot() const { return plot_; }
     AttentionThumbnails* thumbnails() const { return thumbs_; }
+    QTableWidget* topTable() const { return top_; }
     int selectedRow() const;  // the query row outlined in the heatmap (-1: none)
     QString hoverText(int key, int query) const;
 
