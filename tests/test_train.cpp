@@ -221,6 +221,40 @@ private Q_SLOTS:
         }
     }
 
+    // Dropout acts in training only: the same seed gives a different first loss with it (the
+    // forward pass itself changed), while the saved model runs deterministically.
+    void dropoutActsInTrainingOnly() {
+        auto train = [&](double dropout, std::vector<double>& losses) {
+            cs::LmTrainOptions o;
+            o.corpus = corpus_;
+            o.outDir = makeTempDir("train-dropout") + "/model";
+            o.layers = 1;
+            o.dModel = 32;
+            o.heads = 2;
+            o.ctx = 32;
+            o.vocab = 300;
+            o.batch = 8;
+            o.steps = 3;
+            o.warmupSteps = 1;
+            o.seed = 5;
+            o.dropout = dropout;
+            o.checkpointEvery = 0;
+            cs::trainLm(o, [&](const cs::LmTrainProgress& p) { losses.push_back(p.loss); });
+            return o.outDir;
+        };
+        std::vector<double> plain, dropped;
+        train(0.0, plain);
+        const std::string dir = train(0.5, dropped);
+        QVERIFY(!plain.empty() && !dropped.empty());
+        QVERIFY2(std::abs(plain.front() - dropped.front()) > 1e-4,
+                 ("dropout did not change the training forward: " + std::to_string(plain.front())).c_str());
+        auto info = nlohmann::json::parse(readFile(dir + "/circuitscope_train.json"));
+        QCOMPARE(info["dropout"].get<double>(), 0.5);
+        auto model = cs::loadModel(dir);
+        at::Tensor ids = at::tensor(std::vector<int64_t>{1, 5, 9, 14, 20}, at::kLong).unsqueeze(0);
+        QVERIFY(at::equal(model->forward(ids), model->forward(ids)));
+    }
+
     void stopRequestLeavesALoadableModel() {
         cs::LmTrainOptions o;
         o.corpus = corpus_;

@@ -36,6 +36,8 @@ void addTrainLmCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--steps", o->steps, "Optimiser steps")->check(CLI::PositiveNumber);
     cmd->add_option("--lr", o->lr, "Peak learning rate (warm-up, then cosine decay to 10%)")->check(CLI::PositiveNumber);
     cmd->add_option("--weight-decay", o->weightDecay, "AdamW weight decay on matrices");
+    cmd->add_option("--dropout", o->dropout, "Residual dropout while training (embeddings, attention and MLP outputs)")
+        ->check(CLI::Range(0.0, 0.9));
     cmd->add_option("--held-out", o->heldOutFraction, "Fraction of the corpus (its end) held out")->check(CLI::Range(0.0, 0.9));
     cmd->add_option("--seed", o->seed, "Seed for initialisation, batches and tokenizer training");
     cmd->add_flag("--f16", o->storeF16, "Store the weights in F16");

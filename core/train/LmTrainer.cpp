@@ -130,6 +130,17 @@ public:
         groups.emplace_back(noDecay, opts(0.0));
         optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups), AdamWOptions(o.lr));
         run_.withGrad = true;
+        if (o.dropout > 0) {
+            // Through the runtime's own hook points, so training and inference share one forward.
+            const double p = o.dropout;
+            auto drop = [p](at::Tensor& x, const HookContext&) { x = at::dropout(x, p, /*train=*/true); };
+            dropoutHooks_.add("blocks.0.hook_resid_pre", drop);  // token + position embedding
+            for (int l = 0; l < o.layers; ++l) {
+                dropoutHooks_.add("blocks." + std::to_string(l) + ".hook_attn_out", drop);
+                dropoutHooks_.add("blocks." + std::to_string(l) + ".hook_mlp_out", drop);
+            }
+            run_.hooks = &dropoutHooks_;
+        }
     }
 
     // batch: [B, ctx + 1] token ids; returns the loss before the update.
@@ -155,6 +166,7 @@ private:
     std::vector<at::Tensor> all_;
     long parameters_ = 0;
     std::unique_ptr<torch::optim::AdamW> optimizer_;
+    Hooks dropoutHooks_;
     RunOptions run_;
 };
 
@@ -265,7 +277,8 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
     auto info = [&]() {
         return nlohmann::json{{"corpus", o.corpus}, {"layers", o.layers}, {"d_model", o.dModel}, {"heads", o.heads},
                               {"ctx", o.ctx}, {"vocab", o.vocab}, {"batch", o.batch}, {"steps_planned", o.steps},
-                              {"steps_done", rep.steps}, {"lr", o.lr}, {"seed", o.seed},
+                              {"steps_done", rep.steps}, {"lr", o.lr}, {"weight_decay", o.weightDecay},
+                              {"dropout", o.dropout}, {"seed", o.seed},
                               {"train_loss", rep.trainLoss}, {"seconds", rep.seconds},
                               {"held_out_bits_per_byte", rep.heldOutBitsPerByte}, {"parameters", nParams}};
     };

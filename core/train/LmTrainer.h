@@ -23,6 +23,9 @@ struct LmTrainOptions {
     long steps = 2000;
     double lr = 3e-3;
     double weightDecay = 0.1;
+    // GPT-2's residual dropout (on the embeddings and on each attention and MLP output) during
+    // training only; the saved model has none. Regularises the small corpora the demo trains on.
+    double dropout = 0.0;
     int warmupSteps = 100;
     double heldOutFraction = 0.1;
     uint64_t seed = 0;
