@@ -16,6 +16,7 @@
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 
 namespace cs::ui {
@@ -25,11 +26,20 @@ constexpr int kTopAttended = 8;
 constexpr int kThumbLabel = 22;  // room for the layer / head numbers
 constexpr int kThumbMaxPixels = 80;
 
-QRgb heatColor(const ViewColors& c, float w) {
-    const float t = std::clamp(w, 0.0f, 1.0f);
-    auto mix = [t](int a, int b) { return static_cast<int>(a + (b - a) * t); };
-    return qRgb(mix(c.heatLow.red(), c.heatHigh.red()), mix(c.heatLow.green(), c.heatHigh.green()),
-                mix(c.heatLow.blue(), c.heatHigh.blue()));
+// The colour map's two ends blended in 256 steps (as the heatmap's gradient does): looked up per
+// pixel, since a thumbnail grid is every head's full pattern, tens of thousands of pixels a run.
+std::array<QRgb, 256> heatTable(const ViewColors& c) {
+    std::array<QRgb, 256> table{};
+    for (int i = 0; i < 256; ++i) {
+        auto mix = [i](int a, int b) { return a + (b - a) * i / 255; };
+        table[static_cast<size_t>(i)] = qRgb(mix(c.heatLow.red(), c.heatHigh.red()), mix(c.heatLow.green(), c.heatHigh.green()),
+                                             mix(c.heatLow.blue(), c.heatHigh.blue()));
+    }
+    return table;
+}
+
+QRgb heatColor(const std::array<QRgb, 256>& table, float w) {
+    return table[static_cast<size_t>(std::clamp(w, 0.0f, 1.0f) * 255.0f + 0.5f)];
 }
 }  // namespace
 
@@ -180,9 +190,10 @@ void AttentionThumbnails::rebuild() {
         // A thumbnail needs no more pixels than it has on screen: long sequences are max-pooled
         // so a sharp attention spike stays visible.
         const int side = std::min(T, kThumbMaxPixels);
-        const ViewColors& c = viewColors();
+        const std::array<QRgb, 256> table = heatTable(viewColors());
         for (int l = 0; l < a->layers; ++l)
             for (int h = 0; h < a->heads; ++h) {
+                const float* pattern = a->attention[l][h].data();  // [query][key], T x T
                 QImage img(side, side, QImage::Format_RGB32);
                 for (int y = 0; y < side; ++y) {
                     auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
@@ -191,8 +202,8 @@ void AttentionThumbnails::rebuild() {
                         const int k0 = x * T / side, k1 = (x + 1) * T / side;
                         float w = 0;
                         for (int q = q0; q < q1; ++q)
-                            for (int k = k0; k < k1; ++k) w = std::max(w, a->attentionWeight(l, h, q, k));
-                        line[x] = heatColor(c, w);
+                            for (int k = k0; k < k1; ++k) w = std::max(w, pattern[static_cast<size_t>(q) * T + k]);
+                        line[x] = heatColor(table, w);
                     }
                 }
                 images_.push_back(img);
