@@ -13,6 +13,10 @@ constexpr int kMaxAxisLabels = 48;
 
 HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     setNoAntialiasingOnDrag(true);
+    // One paint buffer instead of two: QCustomPlot buffers its overlay layer separately (for
+    // redrawing selection rectangles alone); this plot draws nothing there, and each extra
+    // buffer is a window-sized clear and blend on every replot.
+    if (QCPLayer* overlay = layer(QStringLiteral("overlay"))) overlay->setMode(QCPLayer::lmLogical);
     map_ = new QCPColorMap(xAxis, yAxis);
     map_->setInterpolate(false);
     map_->setTightBoundary(false);
