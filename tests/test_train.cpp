@@ -4,6 +4,7 @@
 #include "TestSupport.h"
 
 #include "model/ModelLoader.h"
+#include "model/Transformer.h"
 #include "tokenize/Tokenizer.h"
 #include "sae/Sae.h"
 #include "sae/SaeLoader.h"
@@ -18,6 +19,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <filesystem>
 
 using namespace cstest;
 
@@ -139,6 +141,91 @@ private Q_SLOTS:
         auto split = cs::readCorpus(corpus_, 0.1);
         cs::SaeMetrics again = cs::evaluateSae(*model, *tok, sae, split.heldOut, 2048);
         QVERIFY(std::abs(again.varianceExplained - m.varianceExplained) < 1e-3);
+    }
+
+    // BatchTopK: saved as a JumpReLU SAE with one shared threshold, calibrated so that held-out
+    // tokens use about k features on average (not exactly k on each, as TopK would).
+    void trainsABatchTopKSaveAsJumpRelu() {
+        QVERIFY(!model_.empty());
+        cs::SaeTrainOptions o;
+        o.modelDir = model_;
+        o.hook = "blocks.1.hook_resid_post";
+        o.corpus = corpus_;
+        o.outDir = makeTempDir("train-sae-batchtopk") + "/sae";
+        o.arch = "batchtopk";
+        o.dSae = 128;
+        o.k = 4;
+        o.tokens = 60000;
+        o.batch = 1024;
+        o.bufferTokens = 8192;
+        o.evalTokens = 2048;
+        o.lr = 3e-3;
+        cs::SaeTrainReport r;
+        try {
+            r = cs::trainSae(o);
+        } catch (const std::exception& e) {
+            QFAIL(e.what());
+        }
+        const cs::SaeMetrics& m = r.metrics;
+        QVERIFY2(m.l0 > 3.0 && m.l0 < 5.0, std::to_string(m.l0).c_str());
+        QVERIFY2(m.varianceExplained > 0.6, std::to_string(m.varianceExplained).c_str());
+        auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
+        QCOMPARE(cfg["architecture"].get<std::string>(), std::string("jumprelu"));
+        auto sae = cs::loadSae(o.outDir);
+        const at::Tensor t = sae->weights().threshold;
+        QVERIFY(t.defined() && t.numel() == 128);
+        QVERIFY(t.min().item<double>() > 0);
+        QCOMPARE(t.min().item<double>(), t.max().item<double>());
+        // Per-token counts vary: BatchTopK lets some tokens use more features than others.
+        auto model = cs::loadModel(model_);
+        auto tok = cs::loadTokenizer(model_);
+        auto split = cs::readCorpus(corpus_, 0.1);
+        std::vector<int32_t> ids = cs::tokenStream(*tok, split.heldOut);
+        ids.resize(std::min<size_t>(ids.size(), static_cast<size_t>(model->config().nCtx)));
+        cs::Hooks hooks;
+        hooks.cache(o.hook);
+        cs::ActivationCache cache;
+        cs::RunOptions ro;
+        ro.hooks = &hooks;
+        ro.cache = &cache;
+        model->forward(at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0), ro);
+        at::Tensor counts = (sae->encode(cache.at(o.hook)[0]) > 0).sum(-1);
+        QVERIFY(counts.max().item<long>() > counts.min().item<long>());
+    }
+
+    // A pool smaller than the training run is reused over several passes and still trains an SAE
+    // that reconstructs; a pool that cannot hold one batch is refused by name.
+    void poolOfActivationsTrainsOverPasses() {
+        QVERIFY(!model_.empty());
+        cs::SaeTrainOptions o;
+        o.modelDir = model_;
+        o.hook = "blocks.1.hook_resid_post";
+        o.corpus = corpus_;
+        o.outDir = makeTempDir("train-sae-pool") + "/sae";
+        o.dSae = 128;
+        o.k = 4;
+        o.tokens = 60000;
+        o.batch = 1024;
+        o.bufferTokens = 4096;
+        o.poolTokens = 12000;  // five passes
+        o.evalTokens = 2048;
+        o.lr = 3e-3;
+        cs::SaeTrainReport r = cs::trainSae(o);
+        QVERIFY(r.steps > 50);
+        QVERIFY2(r.metrics.varianceExplained > 0.6, std::to_string(r.metrics.varianceExplained).c_str());
+        auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
+        QCOMPARE(cfg["metadata"]["circuitscope_training"]["pool_tokens"].get<long>(), 12000L);
+
+        o.outDir = makeTempDir("train-sae-pool-small") + "/sae";
+        o.bufferTokens = 256;
+        o.poolTokens = 256;
+        try {
+            cs::trainSae(o);
+            QFAIL("a pool smaller than a batch was accepted");
+        } catch (const std::exception& e) {
+            QVERIFY2(std::string(e.what()).find("fewer than one batch") != std::string::npos, e.what());
+        }
+        QVERIFY(!std::filesystem::exists(o.outDir + "/cfg.json"));
     }
 
     // JumpReLU: the thresholds must actually learn (the straight-through estimator is the only

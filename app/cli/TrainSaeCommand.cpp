@@ -16,11 +16,15 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--corpus", o->corpus, "Plain-text corpus (its last 10% is held out for metrics)")->required();
     cmd->add_option("--out", o->outDir, "Output SAELens folder")->required();
     cmd->add_option("--d-sae", o->dSae, "Number of features")->check(CLI::PositiveNumber);
-    cmd->add_option("--arch", o->arch, "topk, relu or jumprelu")->check(CLI::IsMember({"topk", "relu", "jumprelu"}));
-    cmd->add_option("--k", o->k, "Active features per token (topk)")->check(CLI::PositiveNumber);
+    cmd->add_option("--arch", o->arch, "topk, batchtopk (saved as jumprelu), relu or jumprelu")
+        ->check(CLI::IsMember({"topk", "batchtopk", "relu", "jumprelu"}));
+    cmd->add_option("--k", o->k, "Active features per token (topk; batchtopk: on average)")->check(CLI::PositiveNumber);
     cmd->add_option("--l1", o->l1, "Sparsity coefficient: L1 on f*|W_dec| (relu), L0 (jumprelu)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--tokens", o->tokens, "Training activations")->check(CLI::PositiveNumber);
     cmd->add_option("--batch", o->batch, "Activations per step")->check(CLI::PositiveNumber);
+    cmd->add_option("--pool", o->poolTokens,
+                    "Run the model once for this many activations and train over them in passes (default: stream)")
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o->seed, "Seed");
     cmd->add_flag("--f16", o->storeF16, "Store the SAE in float16 (half the size)");

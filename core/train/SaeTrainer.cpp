@@ -144,23 +144,55 @@ public:
             static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
         const long n = x.size(0);
         at::Tensor xin = transcoder_ ? x : x - bDec_;
-        at::Tensor pre = at::addmm(bEnc_, xin, Wenc_);
-        at::Tensor f, l0Ste, recon, active;
+        at::Tensor f, l0Ste, recon, active, pre, auxIdx;
         if (o_.arch == "topk") {
-            // Decoding only the k active rows (a weighted bag of decoder rows) instead of a dense
-            // [n, d_sae] x [d_sae, d] product: k / d_sae of the work, forward and backward.
-            auto [val, idx] = pre.topk(o_.k, -1);
-            at::Tensor act = at::relu(val);
-            at::Tensor offsets = at::arange(0, n * o_.k, o_.k, at::kLong);
-            recon = std::get<0>(at::embedding_bag(Wdec_, idx.reshape({-1}), offsets, false, 0, false,
-                                                  act.reshape({-1}))) + bDec_;
+            // Only the k selected pre-activations of a token carry gradient, so the dense
+            // [n, d_in] x [d_in, d_sae] product runs without autograd, and the selected ones are
+            // recomputed from their encoder columns: the backward pass touches k columns per token
+            // instead of a dense [d_in, d_sae] product. Decoding is likewise a weighted bag of k
+            // decoder rows.
+            at::Tensor idx;
+            {
+                at::NoGradGuard ng;
+                at::Tensor preNoGrad = at::addmm(bEnc_, xin, Wenc_);
+                idx = std::get<1>(preNoGrad.topk(o_.k, -1));
+                auxIdx = auxIndices(preNoGrad);
+            }
+            at::Tensor act = at::relu(selectedPre(xin, idx));
+            recon = bagOfRows(Wdec_, idx, act) + bDec_;
             {
                 at::NoGradGuard ng;
                 at::Tensor on = act > 0;
                 lastFired_.index_fill_(0, idx.masked_select(on), tokens_ + n);
                 active = on.sum(-1);
             }
+        } else if (o_.arch == "batchtopk") {
+            // BatchTopK (Bussmann et al. 2024): the k * n largest activations of the whole batch,
+            // so a token may use more or fewer than k features. Same sparse gradient as TopK,
+            // over (row, feature) pairs sorted by row so each row's features form one bag.
+            at::Tensor rows, cols, offsets;
+            {
+                at::NoGradGuard ng;
+                at::Tensor preNoGrad = at::addmm(bEnc_, xin, Wenc_);
+                at::Tensor flat = std::get<1>(at::relu(preNoGrad).reshape({-1}).topk(n * o_.k, -1, true, false));
+                flat = std::get<0>(flat.sort());
+                rows = flat.div(o_.dSae, "floor");
+                cols = flat.remainder(o_.dSae);
+                at::Tensor counts = at::bincount(rows, {}, n);
+                offsets = counts.cumsum(0) - counts;
+                auxIdx = auxIndices(preNoGrad);
+            }
+            at::Tensor act = at::relu((at::embedding(Wenc_.t(), cols) * xin.index_select(0, rows)).sum(-1) +
+                                      bEnc_.index_select(0, cols));
+            recon = std::get<0>(at::embedding_bag(Wdec_, cols, offsets, false, 0, false, act)) + bDec_;
+            {
+                at::NoGradGuard ng;
+                at::Tensor on = act > 0;
+                lastFired_.index_fill_(0, cols.masked_select(on), tokens_ + n);
+                active = at::bincount(rows.masked_select(on), {}, n);
+            }
         } else {
+            pre = at::addmm(bEnc_, xin, Wenc_);
             if (jump_) {
                 JumpReluStep j = jumpReluStep(pre, logTheta_, bandwidth_);
                 f = j.features;
@@ -180,24 +212,17 @@ public:
             loss = loss + o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
         } else if (jump_) {
             loss = loss + o_.l1 * sparsityRamp * l0Ste;
-        } else if (tokens_ > deadWindow_) {
-            at::Tensor dead = (tokens_ - lastFired_) > deadWindow_;
-            const long nDead = dead.sum().item<long>();
-            if (nDead > 0) {
-                // AuxK: let the dead features explain what the live ones missed.
-                at::Tensor deadPre = pre.masked_fill(~dead, -std::numeric_limits<float>::infinity());
-                auto top = deadPre.topk(std::min<long>(kAux_, nDead), -1);
-                at::Tensor fa = at::zeros_like(pre).scatter(-1, std::get<1>(top), at::relu(std::get<0>(top)));
-                at::Tensor residual = (y - recon).detach();
-                at::Tensor auxRecon = at::mm(fa, Wdec_);
-                at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
-                loss = loss + aux / 32.0;
-            }
+        } else if (auxIdx.defined()) {
+            // AuxK: let the dead features explain what the live ones missed.
+            at::Tensor residual = (y - recon).detach();
+            at::Tensor auxRecon = bagOfRows(Wdec_, auxIdx, at::relu(selectedPre(xin, auxIdx)));
+            at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
+            loss = loss + aux / 32.0;
         }
         adam_->zero_grad();
         loss.backward();
         adam_->step();
-        if (o_.arch == "topk" || jump_) {
+        if (o_.arch != "relu") {
             at::NoGradGuard ng;
             Wdec_.div_(Wdec_.norm(2, -1, true).clamp_min(1e-8));
         }
@@ -206,6 +231,14 @@ public:
         s.mse = mse.item<double>() / dOut_;
         s.l0 = active.to(at::kDouble).mean().item<double>();
         return s;
+    }
+
+    // BatchTopK at inference: the threshold at which the features fire k times per token on
+    // average over x (scaled activations), i.e. the (k * n)-th largest pre-activation.
+    double batchTopKThreshold(const at::Tensor& x) const {
+        at::NoGradGuard ng;
+        at::Tensor pre = at::addmm(bEnc_, transcoder_ ? x : x - bDec_, Wenc_).reshape({-1});
+        return std::get<0>(pre.topk(x.size(0) * o_.k, -1, true, false)).min().item<double>();
     }
 
     // Fraction of features that have not fired within the dead window (0 before one has passed).
@@ -229,6 +262,30 @@ public:
     }
 
 private:
+    // AuxK's choice for each row: the kAux dead features with the largest pre-activations
+    // (undefined when none are dead, or before a dead window has passed).
+    at::Tensor auxIndices(const at::Tensor& preNoGrad) const {
+        if (tokens_ <= deadWindow_) return {};
+        at::Tensor dead = (tokens_ - lastFired_) > deadWindow_;
+        const long nDead = dead.sum().item<long>();
+        if (nDead == 0) return {};
+        return std::get<1>(preNoGrad.masked_fill(~dead, -std::numeric_limits<float>::infinity())
+                               .topk(std::min<long>(kAux_, nDead), -1));
+    }
+
+    // Pre-activations of the features idx [n, m] picks for each row of xin [n, d_in], with
+    // gradient to the encoder's columns idx and its biases only.
+    at::Tensor selectedPre(const at::Tensor& xin, const at::Tensor& idx) const {
+        at::Tensor cols = at::embedding(Wenc_.t(), idx);  // [n, m, d_in]
+        return at::bmm(cols, xin.unsqueeze(2)).squeeze(2) + at::embedding(bEnc_.unsqueeze(1), idx).squeeze(2);
+    }
+    // sum_j weight[i, j] * rows[idx[i, j]]: a sparse code [n, m] decoded without a dense product.
+    static at::Tensor bagOfRows(const at::Tensor& rows, const at::Tensor& idx, const at::Tensor& weight) {
+        const long n = idx.size(0), m = idx.size(1);
+        at::Tensor offsets = at::arange(0, n * m, m, at::kLong);
+        return std::get<0>(at::embedding_bag(rows, idx.reshape({-1}), offsets, false, 0, false, weight.reshape({-1})));
+    }
+
     const SaeTrainOptions& o_;
     bool transcoder_, jump_;
     long dOut_;
@@ -316,8 +373,8 @@ double measureSaeTrainingThroughput(const SaeTrainOptions& o, const LmTrainOptio
 }
 
 SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const SaeTrainProgress&)>& onProgress) {
-    if (o.arch != "topk" && o.arch != "relu" && o.arch != "jumprelu")
-        throw Error("train-sae: unknown --arch '" + o.arch + "' (topk, relu or jumprelu)");
+    if (o.arch != "topk" && o.arch != "batchtopk" && o.arch != "relu" && o.arch != "jumprelu")
+        throw Error("train-sae: unknown --arch '" + o.arch + "' (topk, batchtopk, relu or jumprelu)");
     auto model = loadModel(o.modelDir);
     auto tok = loadTokenizer(o.modelDir);
     CorpusSplit corpus = readCorpus(o.corpus, o.heldOutFraction);
@@ -333,32 +390,68 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     if (static_cast<long>(src.stream.size()) <= ctx + 1) throw Error(o.corpus + ": corpus too small");
     at::manual_seed(static_cast<int64_t>(o.seed));
 
+    const auto t0 = Clock::now();
     // Scale so activations average a norm of sqrt(d): one learning rate fits every hook and model.
-    auto [x0, y0] = src.sample(o.bufferTokens);
+    const long bufferTokens = std::max<long>(o.bufferTokens, 2L * o.batch);  // refills at half
+    auto [x0, y0] = src.sample(o.poolTokens > 0 ? std::min(bufferTokens, o.poolTokens) : bufferTokens);
     const double sIn = std::sqrt(static_cast<double>(dIn)) / x0.norm(2, -1).mean().item<double>();
     const double sOut = std::sqrt(static_cast<double>(dOut)) / y0.norm(2, -1).mean().item<double>();
     SaeStepper stepper(o, dIn, dOut, (y0 * sOut).mean(0));
 
-    // Shuffling buffer, refilled with fresh windows when half of it has been used.
-    at::Tensor bufX = x0 * sIn, bufY = y0 * sOut;
+    // Shuffling buffer, refilled with fresh windows when half of it has been used; or, with a
+    // pool, filled once, a buffer's worth of windows per model run (to bound the run's memory)
+    // written into one preallocated tensor. An SAE reads and writes one hook, so its targets are
+    // its inputs: one tensor serves as both.
+    at::Tensor bufX, bufY;
+    if (o.poolTokens > 0) {
+        const long capacity = o.poolTokens + ctx;  // a sample may overshoot by part of a window
+        bufX = at::empty({capacity, dIn});
+        bufY = transcoder ? at::empty({capacity, dOut}) : bufX;
+        long have = 0;
+        auto append = [&](const at::Tensor& nx, const at::Tensor& ny) {
+            const long m = std::min(nx.size(0), capacity - have);
+            bufX.narrow(0, have, m).copy_(nx.narrow(0, 0, m)).mul_(sIn);
+            if (transcoder) bufY.narrow(0, have, m).copy_(ny.narrow(0, 0, m)).mul_(sOut);
+            have += m;
+        };
+        append(x0, y0);
+        while (have < o.poolTokens && !(o.stop && o.stop->load())) {
+            auto [nx, ny] = src.sample(std::min(bufferTokens, o.poolTokens - have));
+            append(nx, ny);
+        }
+        bufX = bufX.narrow(0, 0, have);
+        bufY = bufY.narrow(0, 0, have);
+    } else {
+        bufX = x0 * sIn;
+        bufY = transcoder ? y0 * sOut : bufX;
+    }
+    x0 = y0 = at::Tensor();
+    if (bufX.size(0) < o.batch)
+        throw Error("train-sae: the activation pool holds " + std::to_string(bufX.size(0)) +
+                    " activations, fewer than one batch of " + std::to_string(o.batch) + " (raise --pool)");
     at::Tensor order = at::randperm(bufX.size(0));
     long cursor = 0;
     const long steps = std::max<long>(1, o.tokens / o.batch);
     const long warmup = std::min<long>(100, steps / 10 + 1);
     SaeTrainReport rep;
-    const auto t0 = Clock::now();
+    const auto tLoop = Clock::now();  // the progress line's rate and ETA: training steps only
     double mseAvg = 0, l0Avg = 0;
     for (long step = 0; step < steps; ++step) {
         if (o.stop && o.stop->load()) {
             rep.stoppedEarly = true;
             break;
         }
-        if (cursor + o.batch > order.size(0) / 2 || order.size(0) < o.batch) {
-            auto [nx, ny] = src.sample(o.bufferTokens / 2);
+        if (o.poolTokens > 0) {
+            if (cursor + o.batch > order.size(0)) {
+                order = at::randperm(bufX.size(0));
+                cursor = 0;
+            }
+        } else if (cursor + o.batch > order.size(0) / 2 || order.size(0) < o.batch) {
+            auto [nx, ny] = src.sample(bufferTokens / 2);
             const long keepN = std::max<long>(0, order.size(0) - cursor);
             at::Tensor rest = order.narrow(0, cursor, keepN);
             bufX = at::cat({bufX.index({rest}), nx * sIn});
-            bufY = at::cat({bufY.index({rest}), ny * sOut});
+            bufY = transcoder ? at::cat({bufY.index({rest}), ny * sOut}) : bufX;
             order = at::randperm(bufX.size(0));
             cursor = 0;
         }
@@ -375,15 +468,15 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         mseAvg = step == 0 ? st.mse : 0.98 * mseAvg + 0.02 * st.mse;
         l0Avg = step == 0 ? st.l0 : 0.98 * l0Avg + 0.02 * st.l0;
         if (onProgress && (step % 20 == 0 || step + 1 == steps)) {
-            rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+            const double loopSeconds = std::chrono::duration<double>(Clock::now() - tLoop).count();
             SaeTrainProgress p;
             p.tokens = rep.tokens;
             p.totalTokens = steps * o.batch;
             p.mse = mseAvg;
             p.l0 = l0Avg;
             p.deadFraction = stepper.deadFraction();
-            p.tokensPerSecond = rep.tokens / rep.seconds;
-            p.secondsLeft = rep.seconds / rep.tokens * (p.totalTokens - rep.tokens);
+            p.tokensPerSecond = rep.tokens / std::max(loopSeconds, 1e-9);
+            p.secondsLeft = loopSeconds / rep.tokens * (p.totalTokens - rep.tokens);
             onProgress(p);
         }
     }
@@ -395,7 +488,9 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     cfg.dIn = dIn;
     cfg.dSae = o.dSae;
     cfg.dOut = dOut;
-    const bool jump = o.arch == "jumprelu";
+    // BatchTopK is saved as JumpReLU with one threshold for every feature, as SAELens does: a
+    // per-token top-k of a batch has no meaning for a single token at inference.
+    const bool jump = o.arch == "jumprelu" || o.arch == "batchtopk";
     cfg.architecture = transcoder ? (jump ? SaeArch::JumpReLUTranscoder : SaeArch::Transcoder)
                                   : (o.arch == "topk" ? SaeArch::TopK : jump ? SaeArch::JumpReLU : SaeArch::Standard);
     cfg.k = o.arch == "topk" ? o.k : 0;
@@ -409,6 +504,11 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     cfg.format = "saelens";
     cfg.source = o.outDir;
     SaeWeights w = stepper.rawWeights(sIn, sOut);
+    if (o.arch == "batchtopk") {
+        const long m = std::min<long>(bufX.size(0), 16384);
+        const double t = stepper.batchTopKThreshold(bufX.index({at::randperm(bufX.size(0)).narrow(0, 0, m)}));
+        w.threshold = at::full({o.dSae}, t);
+    }
     auto sae = std::make_shared<Sae>(cfg, w);
     std::vector<std::string> held(corpus.heldOut.begin(), corpus.heldOut.end());
     rep.metrics = evaluateSae(*model, *tok, sae, held, o.evalTokens);
@@ -428,7 +528,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     SaeConfig withMetrics = sae->config();
     withMetrics.extraMetadata["circuitscope_training"] = {
         {"corpus", o.corpus}, {"tokens", rep.tokens}, {"seed", o.seed}, {"lr", o.lr}, {"batch", o.batch},
-        {"arch", o.arch}, {"l1", o.l1}, {"seconds", rep.seconds}};
+        {"arch", o.arch}, {"l1", o.l1}, {"seconds", rep.seconds}, {"pool_tokens", o.poolTokens}};
     withMetrics.extraMetadata["circuitscope_metrics"] = {
         {"l0", rep.metrics.l0}, {"variance_explained", rep.metrics.varianceExplained},
         {"dead_fraction", rep.metrics.deadFraction}, {"ce_clean", rep.metrics.ceClean},

@@ -1,11 +1,14 @@
 #pragma once
 // Trains an SAE (input and output at one hook) or a transcoder (input at --hook, output predicted
 // at --hook-out) on a model's activations over a text corpus, and writes a SAELens folder.
-// Activations stream from the model through a shuffling buffer; training uses Adam with warm-up
-// and a final decay; TopK SAEs get the AuxK loss on dead features (Gao et al. 2024) to keep them
-// alive; JumpReLU SAEs learn per-feature thresholds through a straight-through estimator with an
-// L0 penalty (Rajamanoharan et al. 2024). Activations are scaled to an average norm of sqrt(d) while training, and the scale is
-// folded back into the weights before saving, so the file works on raw activations.
+// Activations stream from the model through a shuffling buffer (or come from a pool filled once);
+// training uses Adam with warm-up and a final decay. TopK SAEs get the AuxK loss on dead features
+// (Gao et al. 2024) to keep them alive; BatchTopK SAEs (Bussmann et al. 2024) keep the k * batch
+// largest activations of a whole batch while training, and are saved as JumpReLU with the one
+// threshold that gives k per token on average; JumpReLU SAEs learn per-feature thresholds through
+// a straight-through estimator with an L0 penalty (Rajamanoharan et al. 2024). Activations are
+// scaled to an average norm of sqrt(d) while training, and the scale is folded back into the
+// weights before saving, so the file works on raw activations.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -26,13 +29,17 @@ struct SaeTrainOptions {
     std::string corpus;
     std::string outDir;
     long dSae = 1024;
-    std::string arch = "topk";  // topk | relu | jumprelu
+    std::string arch = "topk";  // topk | batchtopk | relu | jumprelu
     int k = 8;
     double l1 = 5.0;            // relu: coefficient on f * ||W_dec row||; jumprelu: on L0
     long tokens = 2'000'000;    // training activations
     int batch = 4096;           // activations per step
     double lr = 1e-3;
     long bufferTokens = 65536;
+    // > 0: run the model once for this many activations and train over them in shuffled passes,
+    // instead of refreshing the buffer from the model. On a small corpus the stream repeats
+    // anyway, and the model run is about half of each step's cost.
+    long poolTokens = 0;
     double heldOutFraction = 0.1;
     long evalTokens = 16384;
     uint64_t seed = 0;
