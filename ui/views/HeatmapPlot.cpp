@@ -9,6 +9,21 @@ namespace cs::ui {
 namespace {
 // Many tokens on an axis: label every n-th so labels never overlap.
 constexpr int kMaxAxisLabels = 48;
+
+// QCustomPlot caches each tick label as a pixmap but keeps at most 16 per axis, so an axis of
+// more token labels than that renders every label afresh on every replot (the cache is LRU and
+// the labels are drawn in order). Its size is protected state; these derived types only name the
+// members (a pointer to a protected member, taken through a derived class, is legal C++).
+struct AxisPainterOf : QCPAxis {
+    static auto member() { return &AxisPainterOf::mAxisPainter; }
+};
+struct LabelCacheOf : QCPAxisPainterPrivate {
+    static auto member() { return &LabelCacheOf::mLabelCache; }
+};
+void holdAllTickLabels(QCPAxis* axis) {
+    QCPAxisPainterPrivate* painter = axis->*AxisPainterOf::member();
+    (painter->*LabelCacheOf::member()).setMaxCost(4 * kMaxAxisLabels);
+}
 }  // namespace
 
 HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
@@ -28,6 +43,7 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
     scale_->setMarginGroup(QCP::msBottom | QCP::msTop, group);
     for (QCPAxis* a : {xAxis, yAxis}) {
+        holdAllTickLabels(a);
         a->grid()->setVisible(false);
         a->setSubTicks(false);
         a->setTickLength(0, 3);
