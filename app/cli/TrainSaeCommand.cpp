@@ -35,6 +35,10 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
             std::fprintf(stderr, "train-sae: %s @ %s -> %s (Ctrl-C stops and saves)\n", o->modelDir.c_str(),
                          o->hook.c_str(), o->outDir.c_str());
             SaeTrainReport r = trainSae(*o, [](const SaeTrainProgress& p) {
+                if (p.tokens == 0 && p.poolTokens > 0) {
+                    std::fprintf(stderr, "\rfilling the activation pool: %ld/%ld   ", p.pooled, p.poolTokens);
+                    return;
+                }
                 std::fprintf(stderr, "\r%ld/%ld tokens  mse %.4f  L0 %.1f  dead %.1f%%  %.0f tok/s  ETA %.0f s   ",
                              p.tokens, p.totalTokens, p.mse, p.l0, 100 * p.deadFraction, p.tokensPerSecond,
                              p.secondsLeft);

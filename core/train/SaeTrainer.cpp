@@ -418,6 +418,13 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         while (have < o.poolTokens && !(o.stop && o.stop->load())) {
             auto [nx, ny] = src.sample(std::min(bufferTokens, o.poolTokens - have));
             append(nx, ny);
+            if (onProgress) {
+                SaeTrainProgress p;
+                p.pooled = have;
+                p.poolTokens = o.poolTokens;
+                p.totalTokens = o.tokens;
+                onProgress(p);
+            }
         }
         bufX = bufX.narrow(0, 0, have);
         bufY = bufY.narrow(0, 0, have);

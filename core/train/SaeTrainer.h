@@ -58,6 +58,7 @@ struct SaeMetrics {
 };
 
 struct SaeTrainProgress {
+    long pooled = 0, poolTokens = 0;  // while a pool fills (then tokens is 0)
     long tokens = 0, totalTokens = 0;
     double mse = 0, l0 = 0, deadFraction = 0, tokensPerSecond = 0, secondsLeft = 0;
 };
