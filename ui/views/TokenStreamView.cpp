@@ -58,21 +58,23 @@ std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const
     return out;
 }
 
-int TokenStreamView::heightForWidth(int width) const {
-    auto chips = layoutChips(width);
+int TokenStreamView::heightForWidth(int width) const { return heightOf(layoutChips(width)); }
+
+int TokenStreamView::heightOf(const std::vector<Chip>& chips) {
     return chips.empty() ? 60 : static_cast<int>(chips.back().rect.bottom() + kMargin);
 }
 
 void TokenStreamView::relayout() {
-    chips_ = layoutChips(width());
     hover_ = -1;
-    setMinimumHeight(heightForWidth(width()));
+    layoutAtWidth();
     update();
 }
 
-void TokenStreamView::resizeEvent(QResizeEvent*) {
-    chips_ = layoutChips(width());
-    setMinimumHeight(heightForWidth(width()));
+void TokenStreamView::resizeEvent(QResizeEvent*) { layoutAtWidth(); }
+
+void TokenStreamView::layoutAtWidth() {
+    chips_ = layoutChips(width());  // one layout serves both the chips and the height
+    setMinimumHeight(heightOf(chips_));
 }
 
 QRect TokenStreamView::chipRect(int index) const {

@@ -49,6 +49,8 @@ private:
     std::vector<Chip> layoutChips(int width) const;
     void paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected, int hover) const;
     void relayout();
+    void layoutAtWidth();
+    static int heightOf(const std::vector<Chip>& chips);
 
     SessionController* session_;
     std::vector<Chip> chips_;
