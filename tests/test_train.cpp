@@ -143,6 +143,29 @@ private Q_SLOTS:
         QVERIFY(std::abs(again.varianceExplained - m.varianceExplained) < 1e-3);
     }
 
+    // Far more features than this tiny model's activations need: many die, and dead ones are
+    // restarted (resampled) rather than left dead; the SAE still reconstructs afterwards.
+    void deadTopKFeaturesAreResampled() {
+        QVERIFY(!model_.empty());
+        cs::SaeTrainOptions o;
+        o.modelDir = model_;
+        o.hook = "blocks.1.hook_resid_post";
+        o.corpus = corpus_;
+        o.outDir = makeTempDir("train-sae-resample") + "/sae";
+        o.dSae = 2048;
+        o.k = 4;
+        o.tokens = 60000;
+        o.batch = 1024;
+        o.bufferTokens = 8192;
+        o.evalTokens = 2048;
+        o.lr = 3e-3;
+        cs::SaeTrainReport r = cs::trainSae(o);
+        QVERIFY2(r.resampledFeatures > 0, std::to_string(r.resampledFeatures).c_str());
+        QVERIFY2(r.metrics.varianceExplained > 0.6, std::to_string(r.metrics.varianceExplained).c_str());
+        auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
+        QCOMPARE(cfg["metadata"]["circuitscope_training"]["resampled_features"].get<long>(), r.resampledFeatures);
+    }
+
     // BatchTopK: saved as a JumpReLU SAE with one shared threshold, calibrated so that held-out
     // tokens use about k features on average (not exactly k on each, as TopK would).
     void trainsABatchTopKSaveAsJumpRelu() {

@@ -46,7 +46,7 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
             std::fprintf(stderr, "\n");
             const SaeMetrics& m = r.metrics;
             printJson({{"tokens", r.tokens}, {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},
-                       {"stopped_early", r.stoppedEarly}, {"l0", m.l0}, {"variance_explained", m.varianceExplained},
+                       {"stopped_early", r.stoppedEarly}, {"resampled_features", r.resampledFeatures}, {"l0", m.l0}, {"variance_explained", m.varianceExplained},
                        {"dead_fraction", m.deadFraction}, {"ce_clean", m.ceClean}, {"ce_spliced", m.ceSpliced},
                        {"ce_zero_ablated", m.ceZeroAblated}, {"ce_loss_recovered", m.ceLossRecovered},
                        {"ce_increase", m.ceIncrease}, {"eval_tokens", m.evalTokens}});

@@ -135,6 +135,7 @@ public:
                                                      torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
         lastFired_ = at::zeros({o.dSae}, at::kLong);
         deadWindow_ = std::min<long>(o.tokens / 4, 500'000);
+        nextResample_ = 2 * deadWindow_;  // the first check that can find a dead feature
         kAux_ = static_cast<int>(std::min<long>(dOut / 2, o.dSae / 2));
     }
 
@@ -230,6 +231,11 @@ public:
             Wdec_.div_(Wdec_.norm(2, -1, true).clamp_min(1e-8));
         }
         tokens_ += n;
+        if ((o_.arch == "topk" || o_.arch == "batchtopk") && tokens_ >= nextResample_) {
+            nextResample_ += deadWindow_;
+            // Not once the learning rate decays (the last 20%): a resampled feature needs time.
+            if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(y - recon.detach());
+        }
         Stats s;
         s.mse = mse.item<double>() / dOut_;
         s.l0 = active.to(at::kDouble).mean().item<double>();
@@ -245,6 +251,8 @@ public:
     }
 
     // Fraction of features that have not fired within the dead window (0 before one has passed).
+    long resampled() const { return resampled_; }
+
     double deadFraction() const {
         if (tokens_ <= deadWindow_) return 0.0;
         return ((tokens_ - lastFired_) > deadWindow_).to(at::kDouble).mean().item<double>();
@@ -265,6 +273,37 @@ public:
     }
 
 private:
+    // Dead features start again from directions the SAE reconstructs worst (Bricken et al.
+    // 2023): AuxK keeps most features alive, but at the learning rates that train best, a few
+    // percent still die and stay dead. Each gets a decoder row along the residual of an input
+    // drawn with probability proportional to its squared error, a matching encoder column at a
+    // fifth of the live columns' mean norm, a zero bias, fresh Adam moments, and a new window.
+    void resampleDead(const at::Tensor& residual) {
+        at::NoGradGuard ng;
+        at::Tensor dead = deadFeatures();
+        if (!dead.defined()) return;
+        const long m = dead.size(0);
+        at::Tensor err = residual.pow(2).sum(-1);
+        if (err.sum().item<double>() <= 0) return;
+        at::Tensor dirs = residual.index_select(0, at::multinomial(err, m, true));
+        dirs = dirs / dirs.norm(2, -1, true).clamp_min(1e-8);
+        at::Tensor alive = ((tokens_ - lastFired_) <= deadWindow_);
+        const double encNorm = Wenc_.norm(2, 0).masked_select(alive).mean().item<double>();
+        Wdec_.index_copy_(0, dead, dirs);
+        Wenc_.index_copy_(1, dead, dirs.t() * (0.2 * encNorm));
+        bEnc_.index_fill_(0, dead, 0.0);
+        for (const at::Tensor& p : {Wdec_, Wenc_, bEnc_}) {
+            auto it = adam_->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+            if (it == adam_->state().end()) continue;
+            auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
+            const long dim = p.is_same(Wenc_) ? 1 : 0;
+            st.exp_avg().index_fill_(dim, dead, 0.0);
+            st.exp_avg_sq().index_fill_(dim, dead, 0.0);
+        }
+        lastFired_.index_fill_(0, dead, tokens_);
+        resampled_ += m;
+    }
+
     // Indices of the features that have not fired within the dead window (undefined when there
     // are none, or before a window has passed).
     at::Tensor deadFeatures() const {
@@ -292,7 +331,8 @@ private:
     double bandwidth_;
     at::Tensor Wenc_, Wdec_, bEnc_, bDec_, logTheta_, lastFired_;
     std::unique_ptr<torch::optim::Adam> adam_;
-    long tokens_ = 0, deadWindow_ = 0;
+    long tokens_ = 0, deadWindow_ = 0, nextResample_ = 0;
+    long resampled_ = 0;
     int kAux_ = 0;
 };
 
@@ -520,6 +560,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     std::vector<std::string> held(corpus.heldOut.begin(), corpus.heldOut.end());
     rep.metrics = evaluateSae(*model, *tok, sae, held, o.evalTokens);
     rep.metrics.deadFraction = stepper.deadFraction();
+    rep.resampledFeatures = stepper.resampled();
     // Firing frequency over the held-out text, as SAELens' sparsity.safetensors (log10).
     {
         c10::InferenceMode guard;
@@ -535,7 +576,8 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     SaeConfig withMetrics = sae->config();
     withMetrics.extraMetadata["circuitscope_training"] = {
         {"corpus", o.corpus}, {"tokens", rep.tokens}, {"seed", o.seed}, {"lr", o.lr}, {"batch", o.batch},
-        {"arch", o.arch}, {"l1", o.l1}, {"seconds", rep.seconds}, {"pool_tokens", o.poolTokens}};
+        {"arch", o.arch}, {"l1", o.l1}, {"seconds", rep.seconds}, {"pool_tokens", o.poolTokens},
+        {"resampled_features", rep.resampledFeatures}};
     withMetrics.extraMetadata["circuitscope_metrics"] = {
         {"l0", rep.metrics.l0}, {"variance_explained", rep.metrics.varianceExplained},
         {"dead_fraction", rep.metrics.deadFraction}, {"ce_clean", rep.metrics.ceClean},

@@ -67,6 +67,7 @@ struct SaeTrainReport {
     long steps = 0, tokens = 0;
     double seconds = 0, tokensPerSecond = 0;
     bool stoppedEarly = false;
+    long resampledFeatures = 0;  // dead features restarted during training (TopK, BatchTopK)
     SaeMetrics metrics;
 };
 
