@@ -52,6 +52,23 @@ class TestTrain : public QObject {
     std::string corpus_;
     std::string model_;  // trained by the first test, reused by the SAE tests
 
+    // A TopK SAE small enough to train in seconds on the test model's layer-1 residual.
+    cs::SaeTrainOptions smallSaeOptions(const std::string& name) const {
+        cs::SaeTrainOptions o;
+        o.modelDir = model_;
+        o.hook = "blocks.1.hook_resid_post";
+        o.corpus = corpus_;
+        o.outDir = makeTempDir(name) + "/sae";
+        o.dSae = 128;
+        o.k = 4;
+        o.tokens = 60000;
+        o.batch = 1024;
+        o.bufferTokens = 8192;
+        o.evalTokens = 2048;
+        o.lr = 3e-3;
+        return o;
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         corpus_ = makeTempDir("train") + "/corpus.txt";
@@ -107,18 +124,7 @@ private Q_SLOTS:
 
     void trainsATopKSaeThatReconstructs() {
         QVERIFY(!model_.empty());
-        cs::SaeTrainOptions o;
-        o.modelDir = model_;
-        o.hook = "blocks.1.hook_resid_post";
-        o.corpus = corpus_;
-        o.outDir = makeTempDir("train-sae") + "/sae";
-        o.dSae = 128;
-        o.k = 4;
-        o.tokens = 60000;
-        o.batch = 1024;
-        o.bufferTokens = 8192;
-        o.evalTokens = 2048;
-        o.lr = 3e-3;
+        cs::SaeTrainOptions o = smallSaeOptions("train-sae");
         cs::SaeTrainReport r = cs::trainSae(o);
         QVERIFY(r.steps > 10);
         const cs::SaeMetrics& m = r.metrics;
@@ -147,18 +153,8 @@ private Q_SLOTS:
     // restarted (resampled) rather than left dead; the SAE still reconstructs afterwards.
     void deadTopKFeaturesAreResampled() {
         QVERIFY(!model_.empty());
-        cs::SaeTrainOptions o;
-        o.modelDir = model_;
-        o.hook = "blocks.1.hook_resid_post";
-        o.corpus = corpus_;
-        o.outDir = makeTempDir("train-sae-resample") + "/sae";
+        cs::SaeTrainOptions o = smallSaeOptions("train-sae-resample");
         o.dSae = 2048;
-        o.k = 4;
-        o.tokens = 60000;
-        o.batch = 1024;
-        o.bufferTokens = 8192;
-        o.evalTokens = 2048;
-        o.lr = 3e-3;
         cs::SaeTrainReport r = cs::trainSae(o);
         QVERIFY2(r.resampledFeatures > 0, std::to_string(r.resampledFeatures).c_str());
         QVERIFY2(r.metrics.varianceExplained > 0.6, std::to_string(r.metrics.varianceExplained).c_str());
@@ -170,19 +166,8 @@ private Q_SLOTS:
     // tokens use about k features on average (not exactly k on each, as TopK would).
     void trainsABatchTopKSaveAsJumpRelu() {
         QVERIFY(!model_.empty());
-        cs::SaeTrainOptions o;
-        o.modelDir = model_;
-        o.hook = "blocks.1.hook_resid_post";
-        o.corpus = corpus_;
-        o.outDir = makeTempDir("train-sae-batchtopk") + "/sae";
+        cs::SaeTrainOptions o = smallSaeOptions("train-sae-batchtopk");
         o.arch = "batchtopk";
-        o.dSae = 128;
-        o.k = 4;
-        o.tokens = 60000;
-        o.batch = 1024;
-        o.bufferTokens = 8192;
-        o.evalTokens = 2048;
-        o.lr = 3e-3;
         cs::SaeTrainReport r;
         try {
             r = cs::trainSae(o);
@@ -220,19 +205,9 @@ private Q_SLOTS:
     // that reconstructs; a pool that cannot hold one batch is refused by name.
     void poolOfActivationsTrainsOverPasses() {
         QVERIFY(!model_.empty());
-        cs::SaeTrainOptions o;
-        o.modelDir = model_;
-        o.hook = "blocks.1.hook_resid_post";
-        o.corpus = corpus_;
-        o.outDir = makeTempDir("train-sae-pool") + "/sae";
-        o.dSae = 128;
-        o.k = 4;
-        o.tokens = 60000;
-        o.batch = 1024;
+        cs::SaeTrainOptions o = smallSaeOptions("train-sae-pool");
         o.bufferTokens = 4096;
         o.poolTokens = 12000;  // five passes
-        o.evalTokens = 2048;
-        o.lr = 3e-3;
         cs::SaeTrainReport r = cs::trainSae(o);
         QVERIFY(r.steps > 50);
         QVERIFY2(r.metrics.varianceExplained > 0.6, std::to_string(r.metrics.varianceExplained).c_str());
