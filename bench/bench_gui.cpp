@@ -28,6 +28,7 @@
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QPaintEvent>
 #include <QSettings>
 #include <QStandardPaths>
 
@@ -53,9 +54,12 @@ int main(int argc, char** argv) {
     if (!std::getenv("QT_QPA_PLATFORM") && !std::getenv("DISPLAY")) setenv("QT_QPA_PLATFORM", "offscreen", 1);
     std::string model = "demo";
     int runs = 30, threads = 2;
-    for (int i = 1; i + 1 < argc; ++i) {
+    bool paintReport = false;
+    for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--model") model = argv[++i];
+        if (a == "--paint-report") paintReport = true;
+        else if (i + 1 >= argc) break;
+        else if (a == "--model") model = argv[++i];
         else if (a == "--runs") runs = std::atoi(argv[++i]);
         else if (a == "--threads") threads = std::atoi(argv[++i]);
     }
@@ -136,6 +140,19 @@ int main(int argc, char** argv) {
         }
     } spy(painted);
     for (QWidget* w : views) w->installEventFilter(&spy);
+    // --paint-report: every widget painted after the last default run, with its region, to find
+    // what repaints beyond the views.
+    struct PaintLog : QObject {
+        std::vector<std::string> lines;
+        bool eventFilter(QObject* o, QEvent* e) override {
+            if (e->type() == QEvent::Paint) {
+                const QRect r = static_cast<QPaintEvent*>(e)->rect();
+                lines.push_back(std::string(o->metaObject()->className()) + " '" + o->objectName().toStdString() + "' " +
+                                std::to_string(r.width()) + "x" + std::to_string(r.height()));
+            }
+            return false;
+        }
+    } paintLog;
     std::printf("circuitscope bench_gui: %s, 32-token prompt, %d runs, %d threads, window 1400x900 (%s)\n", dir.c_str(),
                 runs, threads, qPrintable(QGuiApplication::platformName()));
     std::printf("  %-40s %10s %10s %12s %10s\n", "scenario", "forward", "model run", "GUI total", "GUI's own");
@@ -178,6 +195,8 @@ int main(int argc, char** argv) {
             // queued requests, then the window paints what they and the chips marked dirty.
             const int replotsBefore = replots;
             painted.clear();
+            const bool logThis = paintReport && newTokens == 32 && r == runs + 2;
+            if (logThis) app.installEventFilter(&paintLog);
             for (int i = 0; i < 50 && (painted.size() < views.size() || replots - replotsBefore < 2); ++i)
                 QCoreApplication::processEvents();
             if (replots - replotsBefore < 2 || painted.size() < views.size()) {
@@ -186,6 +205,10 @@ int main(int argc, char** argv) {
                 return 1;
             }
             const double ms = t.nsecsElapsed() / 1e6;
+            if (logThis) {
+                app.removeEventFilter(&paintLog);
+                for (const std::string& l : paintLog.lines) std::printf("    painted: %s\n", l.c_str());
+            }
             // Whatever the window still has queued once the views have painted (nothing, when
             // no widget relays out or repaints behind them) runs now, outside the measurement but
             // reported, so that the next round starts from a quiet window: left queued, it would
@@ -247,11 +270,13 @@ int main(int argc, char** argv) {
         return median(v);
     };
     std::printf("  painting, each view alone: attention plot %.2f ms, logit-lens plot %.2f ms, tokens %.2f ms, "
-                "thumbnails %.2f ms, whole window %.2f ms\n",
+                "thumbnails %.2f ms, attention table %.2f ms, logit-lens table %.2f ms, whole window %.2f ms\n",
                 paintMs([&] { window.attentionView()->plot()->replot(QCustomPlot::rpImmediateRefresh); }),
                 paintMs([&] { window.logitLensView()->plot()->replot(QCustomPlot::rpImmediateRefresh); }),
                 paintMs([&] { window.tokenView()->repaint(); }),
-                paintMs([&] { window.attentionView()->thumbnails()->repaint(); }), paintMs([&] { window.repaint(); }));
+                paintMs([&] { window.attentionView()->thumbnails()->repaint(); }),
+                paintMs([&] { window.attentionView()->topTable()->viewport()->repaint(); }),
+                paintMs([&] { window.logitLensView()->table()->viewport()->repaint(); }), paintMs([&] { window.repaint(); }));
     std::printf("  (model run: core generating and computing what the views show, no GUI; GUI total: the same\n"
                 "   submitted to the window until every view has repainted; forward: one bare forward pass)\n");
     // Launch to first run on screen: the real binary, demo model, a 32-token continuation.

@@ -2,6 +2,7 @@
 
 #include "ui/Theme.h"
 #include "ui/views/HeatmapPlot.h"
+#include "ui/views/PlainCellDelegate.h"
 #include "ui/views/TokenLabel.h"
 
 #include <QHBoxLayout>
@@ -66,6 +67,7 @@ AttentionView::AttentionView(SessionController* session, QWidget* parent) : QWid
     top_->horizontalHeader()->setStretchLastSection(true);
     top_->verticalHeader()->setVisible(false);
     top_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    top_->setItemDelegate(new PlainCellDelegate(top_));
     split->addWidget(scroll);
     split->addWidget(centre);
     split->addWidget(top_);

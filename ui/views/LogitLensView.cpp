@@ -1,6 +1,7 @@
 #include "ui/views/LogitLensView.h"
 
 #include "ui/views/HeatmapPlot.h"
+#include "ui/views/PlainCellDelegate.h"
 #include "ui/views/TokenLabel.h"
 
 #include <QHBoxLayout>
@@ -56,6 +57,7 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     table_->setHorizontalHeaderLabels(headers);
     table_->verticalHeader()->setVisible(false);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    table_->setItemDelegate(new PlainCellDelegate(table_));
     table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     split->addWidget(top);
     split->addWidget(table_);

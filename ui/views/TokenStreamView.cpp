@@ -41,7 +41,10 @@ std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const
         c.label = tokenLabel(a->texts[i]);
         c.whitespace = isWhitespaceToken(a->texts[i]);
         c.generated = i >= a->promptLength;
-        const double w = std::max(fm.horizontalAdvance(c.label), fm.horizontalAdvance('M') * 0.6) + 2 * kPadX;
+        c.text.setTextFormat(Qt::PlainText);
+        c.text.setText(c.label);
+        c.text.prepare(QTransform(), font());
+        const double w = std::max(c.text.size().width(), fm.horizontalAdvance('M') * 0.6) + 2 * kPadX;
         if (x + w > width - kMargin && x > kMargin) {
             x = kMargin;
             y += h + kLineGap;
@@ -118,7 +121,8 @@ void TokenStreamView::paintChips(QPainter& p, const std::vector<Chip>& chips, co
         p.setBrush(fill);
         p.drawRoundedRect(chip.rect.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4);
         p.setPen(chip.whitespace ? c.muted : c.text);
-        p.drawText(chip.rect, Qt::AlignCenter, chip.label);
+        const QSizeF ts = chip.text.size();
+        p.drawStaticText(QPointF(chip.rect.center().x() - ts.width() / 2, chip.rect.center().y() - ts.height() / 2), chip.text);
     }
 }
 

@@ -4,6 +4,7 @@
 #include "ui/SessionController.h"
 #include "ui/figures/FigureSource.h"
 
+#include <QStaticText>
 #include <QWidget>
 
 #include <vector>
@@ -43,6 +44,7 @@ private:
     struct Chip {
         QRectF rect;
         QString label;
+        QStaticText text;  // laid out once with the chips, drawn on every paint
         bool whitespace = false;
         bool generated = false;
     };
