@@ -10,10 +10,12 @@
 #include "sae/SaeLoader.h"
 #include "train/LmTrainer.h"
 #include "train/SaeTrainer.h"
+#include "train/SparseCode.h"
 #include "train/TextCorpus.h"
 #include "util/Error.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/autograd.h>
 #include <nlohmann/json.hpp>
 
 #include <QtTest>
@@ -160,6 +162,52 @@ private Q_SLOTS:
         QVERIFY2(r.metrics.varianceExplained > 0.6, std::to_string(r.metrics.varianceExplained).c_str());
         auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
         QCOMPARE(cfg["metadata"]["circuitscope_training"]["resampled_features"].get<long>(), r.resampledFeatures);
+    }
+
+    // The sparse TopK / BatchTopK step (train/SparseCode.h) against the dense formulation SAELens
+    // trains with (mask the dense code, multiply by the whole decoder): same reconstruction, same
+    // gradient for every parameter, on random weights and inputs.
+    void sparseCodeGradientsMatchTheDenseFormulation() {
+        for (const bool batch : {false, true}) {
+            at::manual_seed(7);
+            const long n = 37, dIn = 12, dSae = 50, k = 5;
+            at::Tensor x = at::randn({n, dIn}, at::kDouble), y = at::randn({n, dIn}, at::kDouble);
+            auto param = [](at::Tensor t) { return t.requires_grad_(); };
+            at::Tensor wEnc = param(at::randn({dIn, dSae}, at::kDouble)), bEnc = param(at::randn({dSae}, at::kDouble) * 0.1);
+            at::Tensor wDec = param(at::randn({dSae, dIn}, at::kDouble)), bDec = param(at::randn({dIn}, at::kDouble) * 0.1);
+            auto lossOf = [&](const at::Tensor& recon) { return (recon - y).pow(2).sum(-1).mean(); };
+            auto grads = [&](const at::Tensor& loss) {
+                const std::vector<at::Tensor> ps{wEnc, bEnc, wDec, bDec};
+                auto g = torch::autograd::grad({loss}, ps, {}, false, false, /*allow_unused=*/true);
+                for (size_t i = 0; i < g.size(); ++i)
+                    if (!g[i].defined()) g[i] = at::zeros_like(ps[i]);  // no path to it: a zero gradient
+                return std::vector<at::Tensor>(g.begin(), g.end());
+            };
+            const at::Tensor xin = x - bDec;
+            const cs::SparseCode c = batch ? cs::batchTopKCode(xin, wEnc, bEnc, wDec, bDec, k)
+                                           : cs::topKCode(xin, wEnc, bEnc, wDec, bDec, k);
+            const at::Tensor sparseLoss = lossOf(c.recon);
+            const std::vector<at::Tensor> gs = grads(sparseLoss);
+
+            const at::Tensor pre = at::addmm(bEnc, x - bDec, wEnc);
+            at::Tensor mask;
+            if (batch) {
+                const at::Tensor r = at::relu(pre).detach().reshape({-1});
+                mask = (r >= std::get<0>(r.topk(n * k)).min()).reshape({n, dSae});
+            } else {
+                mask = at::zeros_like(pre, at::kBool).scatter(-1, std::get<1>(pre.detach().topk(k, -1)), true);
+            }
+            const at::Tensor denseRecon = at::addmm(bDec, at::relu(pre) * mask, wDec);
+            const std::vector<at::Tensor> gd = grads(lossOf(denseRecon));
+            QVERIFY(at::allclose(c.recon, denseRecon, 1e-10, 1e-10));
+            const char* names[] = {"W_enc", "b_enc", "W_dec", "b_dec"};
+            for (size_t i = 0; i < gd.size(); ++i) {
+                QVERIFY2(gd[i].abs().max().item<double>() > 0, names[i]);  // something to compare
+                QVERIFY2(at::allclose(gs[i], gd[i], 1e-10, 1e-10),
+                         (std::string(batch ? "batchtopk " : "topk ") + names[i] + ": max difference " +
+                          std::to_string((gs[i] - gd[i]).abs().max().item<double>())).c_str());
+            }
+        }
     }
 
     // BatchTopK: saved as a JumpReLU SAE with one shared threshold, calibrated so that held-out

@@ -8,6 +8,7 @@
 #include "sae/SaeLoader.h"
 #include "tokenize/Tokenizer.h"
 #include "train/LmTrainer.h"
+#include "train/SparseCode.h"
 #include "train/TextCorpus.h"
 #include "util/Error.h"
 
@@ -146,50 +147,15 @@ public:
         const long n = x.size(0);
         at::Tensor xin = transcoder_ ? x : x - bDec_;
         at::Tensor f, l0Ste, recon, active, pre;
-        if (o_.arch == "topk") {
-            // Only the k selected pre-activations of a token carry gradient, so the dense
-            // [n, d_in] x [d_in, d_sae] product runs without autograd, and the selected ones are
-            // recomputed from their encoder columns: the backward pass touches k columns per token
-            // instead of a dense [d_in, d_sae] product. Decoding is likewise a weighted bag of k
-            // decoder rows.
-            at::Tensor idx;
-            {
-                at::NoGradGuard ng;
-                at::Tensor preNoGrad = at::addmm(bEnc_, xin, Wenc_);
-                idx = std::get<1>(preNoGrad.topk(o_.k, -1));
-            }
-            at::Tensor act = at::relu(selectedPre(xin, idx));
-            recon = bagOfRows(Wdec_, idx, act) + bDec_;
-            {
-                at::NoGradGuard ng;
-                at::Tensor on = act > 0;
-                lastFired_.index_fill_(0, idx.masked_select(on), tokens_ + n);
-                active = on.sum(-1);
-            }
-        } else if (o_.arch == "batchtopk") {
-            // BatchTopK (Bussmann et al. 2024): the k * n largest activations of the whole batch,
-            // so a token may use more or fewer than k features. Same sparse gradient as TopK,
-            // over (row, feature) pairs sorted by row so each row's features form one bag.
-            at::Tensor rows, cols, offsets;
-            {
-                at::NoGradGuard ng;
-                at::Tensor preNoGrad = at::addmm(bEnc_, xin, Wenc_);
-                at::Tensor flat = std::get<1>(at::relu(preNoGrad).reshape({-1}).topk(n * o_.k, -1, true, false));
-                flat = std::get<0>(flat.sort());
-                rows = flat.div(o_.dSae, "floor");
-                cols = flat.remainder(o_.dSae);
-                at::Tensor counts = at::bincount(rows, {}, n);
-                offsets = counts.cumsum(0) - counts;
-            }
-            at::Tensor act = at::relu((at::embedding(Wenc_.t(), cols) * xin.index_select(0, rows)).sum(-1) +
-                                      bEnc_.index_select(0, cols));
-            recon = std::get<0>(at::embedding_bag(Wdec_, cols, offsets, false, 0, false, act)) + bDec_;
-            {
-                at::NoGradGuard ng;
-                at::Tensor on = act > 0;
-                lastFired_.index_fill_(0, cols.masked_select(on), tokens_ + n);
-                active = at::bincount(rows.masked_select(on), {}, n);
-            }
+        if (o_.arch == "topk" || o_.arch == "batchtopk") {
+            // The backward pass touches only the selected features (train/SparseCode.h).
+            const SparseCode c = o_.arch == "topk" ? topKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k)
+                                                   : batchTopKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k);
+            recon = c.recon;
+            at::NoGradGuard ng;
+            at::Tensor on = c.act > 0;
+            lastFired_.index_fill_(0, c.features.masked_select(on), tokens_ + n);
+            active = c.rows.defined() ? at::bincount(c.rows.masked_select(on), {}, n) : on.sum(-1);
         } else {
             pre = at::addmm(bEnc_, xin, Wenc_);
             if (jump_) {
@@ -310,19 +276,6 @@ private:
         if (tokens_ <= deadWindow_) return {};
         at::Tensor dead = ((tokens_ - lastFired_) > deadWindow_).nonzero().squeeze(1);
         return dead.size(0) > 0 ? dead : at::Tensor();
-    }
-
-    // Pre-activations of the features idx [n, m] picks for each row of xin [n, d_in], with
-    // gradient to the encoder's columns idx and its biases only.
-    at::Tensor selectedPre(const at::Tensor& xin, const at::Tensor& idx) const {
-        at::Tensor cols = at::embedding(Wenc_.t(), idx);  // [n, m, d_in]
-        return at::bmm(cols, xin.unsqueeze(2)).squeeze(2) + at::embedding(bEnc_.unsqueeze(1), idx).squeeze(2);
-    }
-    // sum_j weight[i, j] * rows[idx[i, j]]: a sparse code [n, m] decoded without a dense product.
-    static at::Tensor bagOfRows(const at::Tensor& rows, const at::Tensor& idx, const at::Tensor& weight) {
-        const long n = idx.size(0), m = idx.size(1);
-        at::Tensor offsets = at::arange(0, n * m, m, at::kLong);
-        return std::get<0>(at::embedding_bag(rows, idx.reshape({-1}), offsets, false, 0, false, weight.reshape({-1})));
     }
 
     const SaeTrainOptions& o_;
