@@ -58,7 +58,13 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     table_->verticalHeader()->setVisible(false);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->setItemDelegate(new PlainCellDelegate(table_));
-    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    // Predictions get room for a token and its probability; a narrow dock scrolls sideways
+    // rather than squeezing every column until neither is readable.
+    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    table_->horizontalHeader()->setStretchLastSection(true);
+    table_->setColumnWidth(0, 56);
+    table_->setColumnWidth(1, 64);
+    for (int k = 0; k < kTableTop; ++k) table_->setColumnWidth(2 + k, 104);
     split->addWidget(top);
     split->addWidget(table_);
     split->setStretchFactor(0, 3);
@@ -185,7 +191,10 @@ void LogitLensView::followSelection() {
         table_->setItem(r, 1, new QTableWidgetItem(std::isnan(p) ? QStringLiteral("\u2013") : QString::number(p, 'f', 3)));
         for (int k = 0; k < kTableTop && k < static_cast<int>(a->lensTop[row][pos].size()); ++k) {
             const auto& t = a->lensTop[row][pos][k];
-            auto* item = new QTableWidgetItem(QStringLiteral("%1  %2%").arg(tokenLabel(t.text)).arg(100.0 * t.probability, 0, 'f', 1));
+            const QString label = tokenLabel(t.text), percent = QStringLiteral("%1%").arg(100.0 * t.probability, 0, 'f', 1);
+            auto* item = new QTableWidgetItem(label);
+            item->setData(PlainCellDelegate::TrailingTextRole, percent);
+            item->setToolTip(QStringLiteral("%1  %2 (id %3)").arg(label, percent).arg(t.id));
             item->setData(Qt::UserRole, t.id);  // double-click tracks this token
             table_->setItem(r, 2 + k, item);
         }

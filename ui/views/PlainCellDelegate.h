@@ -11,6 +11,10 @@ namespace cs::ui {
 // it. These tables hold short plain text, so the plain path loses nothing they use.
 class PlainCellDelegate : public QStyledItemDelegate {
 public:
+    // A second text, drawn right-aligned and never elided (a probability beside a token): in a
+    // narrow column the token is shortened, the number stays readable.
+    static constexpr int TrailingTextRole = Qt::UserRole + 1;
+
     using QStyledItemDelegate::QStyledItemDelegate;
     void paint(QPainter* painter, const QStyleOptionViewItem& option, const QModelIndex& index) const override;
 };
