@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     cs::cli::addHooksCommand(app, run);
     cs::cli::addTrainLmCommand(app, run);
     cs::cli::addTrainSaeCommand(app, run);
+    cs::cli::addEvalSaeCommand(app, run);
     cs::cli::addFeaturesCommand(app, run);
     cs::cli::addExportCommand(app, run);
     cs::cli::addConvertSaeCommand(app, run);

@@ -154,6 +154,34 @@ private Q_SLOTS:
         expectError("features --model demo --sae /nonexistent/sae --tokens 1,2", "/nonexistent/sae");
     }
 
+    // eval-sae re-measures a saved SAE on any text: on story-like text the demo's layer-1 SAE
+    // must reconstruct well and the spliced model must sit between the clean and the ablated one.
+    void evalSaeOnTheDemoBundle() {
+        const std::string corpus = makeTempDir("cli-eval-sae") + "/stories.txt";
+        std::string text;
+        const char* names[] = {"Lily", "Tom", "Sue", "Max"};
+        const char* things[] = {"a red ball", "a big dog", "a little cat", "a shiny toy"};
+        for (int i = 0; i < 24; ++i)
+            text += std::string("Once upon a time, there was a little girl named ") + names[i % 4] +
+                    ". She had " + things[(i / 4) % 4] + ". Every day she played in the park with her mom. "
+                    "One day, she saw a bird in the tree and she was very happy.\n";
+        writeFile(corpus, text);
+        const std::string sae = sourceDir() + "/resources/demo/saes/res-L1";
+        Result r = cli("eval-sae --model demo --sae " + shellQuote(sae) + " --corpus " + shellQuote(corpus) +
+                       " --held-out 1 --tokens 1024");
+        QCOMPARE(r.rc, 0);
+        auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+        QCOMPARE(j["eval_tokens"].get<long>(), 1024L);
+        const double l0 = j["l0"].get<double>(), fve = j["variance_explained"].get<double>();
+        QVERIFY2(l0 > 10 && l0 <= 16, std::to_string(l0).c_str());  // TopK with k = 16
+        QVERIFY2(fve > 0.8 && fve < 1, std::to_string(fve).c_str());
+        const double clean = j["ce_clean"].get<double>(), spliced = j["ce_spliced"].get<double>();
+        QVERIFY(clean < spliced && spliced < j["ce_zero_ablated"].get<double>());
+        QVERIFY(std::abs(j["ce_increase"].get<double>() - (spliced - clean)) < 1e-9);
+        expectError("eval-sae --model demo --sae /nonexistent/sae --corpus " + shellQuote(corpus), "/nonexistent/sae");
+        expectError("eval-sae --model demo --sae " + shellQuote(sae) + " --corpus /nonexistent/text.txt", "/nonexistent/text.txt");
+    }
+
     // export renders the GUI's own views headless; the files are real PNG / SVG / PDF.
     void exportWritesFigures() {
         const std::string dir = makeTempDir("cli-export-model");

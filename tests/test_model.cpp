@@ -267,6 +267,42 @@ private Q_SLOTS:
         QCOMPARE(maxAbsDiff(partial.at("blocks.1.hook_resid_post"), full.at("blocks.1.hook_resid_post")), 0.0);
     }
 
+    // Gradients with respect to an activation, through the rest of the model (SAE fine-tuning,
+    // attribution), on the autograd copy: same logits as the loaded model, and the directional
+    // derivative autograd gives equals a central finite difference of the loaded model's logits.
+    void autogradCopyGivesGradientsThroughTheModel() {
+        for (const std::string args : {"--arch gpt2 --seed 17 --layers 2 --d-model 32 --heads 2 --vocab 40 --ctx 16",
+                                       "--arch llama --seed 19 --layers 2 --d-model 32 --heads 4 --kv-heads 2 --vocab 40 --ctx 16"}) {
+            const std::string dir = makeModel(args.substr(7, 5) + "grad", args);
+            auto model = cs::loadModel(dir);
+            auto trainable = cs::autogradCopy(*model);
+            std::vector<std::vector<long>> rows = {{1, 7, 3, 9, 2, 8, 4}};
+            const at::Tensor clean = model->forward(batch(rows));
+            QCOMPARE(maxAbsDiff(trainable->forward(batch(rows)), clean), 0.0);
+            at::manual_seed(5);
+            const at::Tensor weight = at::randn(clean.sizes());
+            const at::Tensor direction = at::randn({1, 7, 32});
+            // Loss as a function of a shift added to the layer-0 residual stream.
+            auto lossAt = [&](const cs::Transformer& m, const at::Tensor& shift, bool grad) {
+                cs::Hooks h;
+                h.add("blocks.0.hook_resid_post", [&](at::Tensor& t, const cs::HookContext&) { t = t + shift; });
+                cs::RunOptions o;
+                o.hooks = &h;
+                o.withGrad = grad;
+                return (m.forward(batch(rows), o) * weight).sum();
+            };
+            at::Tensor shift = at::zeros({1, 7, 32}).requires_grad_();
+            lossAt(*trainable, shift, true).backward();
+            const double analytic = (shift.grad() * direction).sum().item<double>();
+            const double eps = 1e-2;
+            const double numeric = (lossAt(*model, direction * eps, false).item<double>() -
+                                    lossAt(*model, direction * -eps, false).item<double>()) / (2 * eps);
+            QVERIFY2(std::abs(analytic) > 1e-2, (args + ": gradient too small to be a check").c_str());
+            QVERIFY2(std::abs(analytic - numeric) < 1e-2 * std::abs(numeric),
+                     (args + ": autograd " + std::to_string(analytic) + " vs finite difference " + std::to_string(numeric)).c_str());
+        }
+    }
+
     void badInputGivesClearErrors() {
         const std::string good = makeModel("bad", "--arch gpt2 --seed 12 --layers 1 --d-model 16 --heads 2 --vocab 20 --ctx 8");
         auto model = cs::loadModel(good);

@@ -314,6 +314,55 @@ private Q_SLOTS:
         }
     }
 
+    // Evaluation splices everywhere but BOS: masked positions keep the model's own activation,
+    // the rest get the reconstruction; a mask of the wrong shape is refused with the SAE named.
+    void splicingLeavesMaskedPositionsAlone() {
+        auto model = cs::loadModel(model_);
+        const at::Tensor ids = tokens({3, 14, 15, 9, 26, 5, 35, 8});
+        for (const std::string name : {"saelens_topk", "saelens_transcoder"}) {
+            auto sae = cs::loadSae(path(name));
+            const std::string in = sae->config().hookName;
+            const std::string out = cs::isTranscoder(sae->config().architecture) ? sae->config().hookNameOut : in;
+            cs::Hooks plain;
+            plain.cache(in);
+            plain.cache(out);
+            cs::ActivationCache clean;
+            cs::RunOptions p;
+            p.hooks = &plain;
+            p.cache = &clean;
+            model->forward(ids, p);
+            const at::Tensor reconstructed = sae->reconstruct(clean.at(in).flatten(2));
+            at::Tensor keep = at::zeros({1, 8}, at::kBool);
+            keep[0][0] = true;
+            keep[0][5] = true;
+            cs::Hooks hooks;
+            cs::AttachOptions opt;
+            opt.splice = true;
+            opt.keepError = false;
+            opt.keep = keep;
+            cs::attachSae(hooks, *model, sae, opt, nullptr);
+            hooks.cache(out);
+            cs::ActivationCache cache;
+            cs::RunOptions o;
+            o.hooks = &hooks;
+            o.cache = &cache;
+            model->forward(ids, o);
+            const at::Tensor seen = cache.at(out).flatten(2)[0];
+            for (long t = 0; t < 8; ++t) {
+                const bool kept = t == 0 || t == 5;
+                const at::Tensor expected = kept ? clean.at(out).flatten(2)[0][t] : reconstructed[0][t];
+                QVERIFY2(maxAbsDiff(seen[t], expected) < 1e-5, (name + ": position " + std::to_string(t)).c_str());
+            }
+            QVERIFY2(maxAbsDiff(seen[1], clean.at(out).flatten(2)[0][1]) > 1e-3, (name + ": nothing was spliced").c_str());
+            cs::Hooks bad;
+            opt.keep = at::zeros({1, 3}, at::kBool);
+            cs::attachSae(bad, *model, sae, opt, nullptr);
+            cs::RunOptions b;
+            b.hooks = &bad;
+            expectThrows([&] { model->forward(ids, b); }, {sae->config().source, "mask of positions to keep"});
+        }
+    }
+
     void attachedFeaturesEqualEncodeOfTheActivation() {
         auto model = cs::loadModel(model_);
         const std::vector<long> ids = {7, 1, 4, 22, 9, 30};

@@ -151,6 +151,41 @@ private Q_SLOTS:
         QVERIFY(std::abs(again.varianceExplained - m.varianceExplained) < 1e-3);
     }
 
+    // KL fine-tuning from the saved SAE, with the KL divergence as the only loss: the spliced
+    // model's CE increase on held-out text must fall (it cannot if no gradient reaches the SAE
+    // through the layers after its hook), while the features still reconstruct.
+    void klFineTuningLowersTheCeIncrease() {
+        QVERIFY(!model_.empty());
+        cs::SaeTrainOptions base = smallSaeOptions("train-sae-kl-base");
+        const cs::SaeMetrics before = cs::trainSae(base).metrics;
+        cs::SaeTrainOptions o = smallSaeOptions("train-sae-kl");
+        o.initFrom = base.outDir;
+        o.tokens = 0;
+        o.klTokens = 40000;
+        o.klLr = 1e-3;
+        o.klMseWeight = 0;
+        const cs::SaeTrainReport r = cs::trainSae(o);
+        QVERIFY2(r.klTokens > 36000 && r.klTokens <= 40000, std::to_string(r.klTokens).c_str());  // whole windows
+        QVERIFY2(before.ceIncrease > 0.01, std::to_string(before.ceIncrease).c_str());
+        QVERIFY2(r.metrics.ceIncrease < 0.8 * before.ceIncrease,
+                 (std::to_string(before.ceIncrease) + " -> " + std::to_string(r.metrics.ceIncrease)).c_str());
+        QVERIFY2(r.metrics.varianceExplained > 0.5, std::to_string(r.metrics.varianceExplained).c_str());
+        auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
+        QCOMPARE(cfg["metadata"]["circuitscope_training"]["kl_tokens"].get<long>(), r.klTokens);
+        // A mismatched starting point is refused, naming it.
+        cs::SaeTrainOptions wrong = smallSaeOptions("train-sae-kl-wrong");
+        wrong.initFrom = base.outDir;
+        wrong.dSae = 64;
+        wrong.tokens = 0;
+        wrong.klTokens = 1000;
+        try {
+            cs::trainSae(wrong);
+            QFAIL("a starting SAE of another size was accepted");
+        } catch (const cs::Error& e) {
+            QVERIFY2(std::string(e.what()).find(base.outDir) != std::string::npos, e.what());
+        }
+    }
+
     // Far more features than this tiny model's activations need: many die, and dead ones are
     // restarted (resampled) rather than left dead; the SAE still reconstructs afterwards.
     void deadTopKFeaturesAreResampled() {

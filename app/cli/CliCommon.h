@@ -46,6 +46,7 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run);
 void addFeaturesCommand(CLI::App& app, CommandRunner& run);
 void addExportCommand(CLI::App& app, CommandRunner& run);
 void addConvertSaeCommand(CLI::App& app, CommandRunner& run);
+void addEvalSaeCommand(CLI::App& app, CommandRunner& run);
 // Set by SIGINT once a long command has asked for it (the command then saves and stops).
 std::atomic<bool>& interruptFlag();
 

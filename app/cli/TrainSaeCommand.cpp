@@ -20,12 +20,22 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
         ->check(CLI::IsMember({"topk", "batchtopk", "relu", "jumprelu"}));
     cmd->add_option("--k", o->k, "Active features per token (topk; batchtopk: on average)")->check(CLI::PositiveNumber);
     cmd->add_option("--l1", o->l1, "Sparsity coefficient: L1 on f*|W_dec| (relu), L0 (jumprelu)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--tokens", o->tokens, "Training activations")->check(CLI::PositiveNumber);
+    cmd->add_option("--tokens", o->tokens, "Training activations (0 with --init: only fine-tune)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--init", o->initFrom, "Start from this saved TopK SAE (same hook, --d-sae and --k)");
     cmd->add_option("--batch", o->batch, "Activations per step")->check(CLI::PositiveNumber);
     cmd->add_option("--pool", o->poolTokens,
                     "Run the model once for this many activations and train over them in passes (default: stream)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+    cmd->add_option("--kl-tokens", o->klTokens,
+                    "Then fine-tune this many tokens on the KL divergence of the spliced model's predictions (topk, batchtopk)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--kl-lr", o->klLr, "Peak learning rate of the KL fine-tuning (default: a third of --lr)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--kl-mse-weight", o->klMseWeight,
+                    "Weight of the normalised reconstruction error beside the KL divergence while fine-tuning")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--eval-tokens", o->evalTokens, "Held-out tokens for the metrics")->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o->seed, "Seed");
     cmd->add_flag("--f16", o->storeF16, "Store the SAE in float16 (half the size)");
     cmd->callback([o, &run] {
@@ -35,6 +45,14 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
             std::fprintf(stderr, "train-sae: %s @ %s -> %s (Ctrl-C stops and saves)\n", o->modelDir.c_str(),
                          o->hook.c_str(), o->outDir.c_str());
             SaeTrainReport r = trainSae(*o, [](const SaeTrainProgress& p) {
+                if (p.klPhase) {
+                    static bool first = true;
+                    if (first) std::fprintf(stderr, "\n");
+                    first = false;
+                    std::fprintf(stderr, "\rKL fine-tuning %ld/%ld tokens  KL %.4f  nmse %.4f  dead %.1f%%  %.0f tok/s  ETA %.0f s   ",
+                                 p.tokens, p.totalTokens, p.kl, p.mse, 100 * p.deadFraction, p.tokensPerSecond, p.secondsLeft);
+                    return;
+                }
                 if (p.tokens == 0 && p.poolTokens > 0) {
                     std::fprintf(stderr, "\rfilling the activation pool: %ld/%ld   ", p.pooled, p.poolTokens);
                     return;
@@ -44,12 +62,11 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
                              p.secondsLeft);
             });
             std::fprintf(stderr, "\n");
-            const SaeMetrics& m = r.metrics;
-            printJson({{"tokens", r.tokens}, {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},
-                       {"stopped_early", r.stoppedEarly}, {"resampled_features", r.resampledFeatures}, {"l0", m.l0}, {"variance_explained", m.varianceExplained},
-                       {"dead_fraction", m.deadFraction}, {"ce_clean", m.ceClean}, {"ce_spliced", m.ceSpliced},
-                       {"ce_zero_ablated", m.ceZeroAblated}, {"ce_loss_recovered", m.ceLossRecovered},
-                       {"ce_increase", m.ceIncrease}, {"eval_tokens", m.evalTokens}});
+            nlohmann::json j = metricsJson(r.metrics);
+            j.update({{"tokens", r.tokens}, {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},
+                      {"stopped_early", r.stoppedEarly}, {"resampled_features", r.resampledFeatures},
+                      {"kl_tokens", r.klTokens}});
+            printJson(j);
             return 0;
         };
     });

@@ -41,7 +41,8 @@ Transformer::Transformer(ModelConfig cfg, ModelWeights w) : cfg_(std::move(cfg))
     for (int l = 0; l < cfg_.nLayers; ++l) names_.emplace_back(l);
     hookPoints_ = hookPointsFor(cfg_);
     if (cfg_.pos == PosKind::Rotary) {
-        c10::InferenceMode guard;
+        // Not inference mode: an autograd copy (autogradCopy) must be able to save these.
+        at::NoGradGuard guard;
         const long half = cfg_.dHead / 2;
         at::Tensor invFreq = 1.0 / at::pow(cfg_.ropeTheta,
                                            at::arange(0, 2 * half, 2, at::kDouble) / static_cast<double>(cfg_.dHead));
@@ -198,6 +199,29 @@ at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o,
     x = x + mlpOut;
     fire(o, n.residPost, l, offset, x);
     return x;
+}
+
+std::unique_ptr<Transformer> autogradCopy(const Transformer& model) {
+    c10::InferenceMode off(false);  // clones made in inference mode would be inference tensors
+    auto copy = [](const at::Tensor& t) { return t.defined() ? t.clone() : t; };
+    const ModelWeights& w = model.weights();
+    ModelWeights c;
+    c.tokEmbed = copy(w.tokEmbed);
+    c.posEmbed = copy(w.posEmbed);
+    c.finalNormW = copy(w.finalNormW);
+    c.finalNormB = copy(w.finalNormB);
+    c.unembed = copy(w.unembed);
+    for (const BlockWeights& b : w.blocks) {
+        BlockWeights d;
+        for (auto [to, from] : {std::pair{&d.ln1W, &b.ln1W}, {&d.ln1B, &b.ln1B}, {&d.ln2W, &b.ln2W}, {&d.ln2B, &b.ln2B},
+                                {&d.wQkv, &b.wQkv}, {&d.bQkv, &b.bQkv}, {&d.wQ, &b.wQ}, {&d.wK, &b.wK}, {&d.wV, &b.wV},
+                                {&d.bQ, &b.bQ}, {&d.bK, &b.bK}, {&d.bV, &b.bV}, {&d.wO, &b.wO}, {&d.bO, &b.bO},
+                                {&d.wUp, &b.wUp}, {&d.bUp, &b.bUp}, {&d.wGate, &b.wGate}, {&d.wDown, &b.wDown},
+                                {&d.bDown, &b.bDown}})
+            *to = copy(*from);
+        c.blocks.push_back(std::move(d));
+    }
+    return std::make_unique<Transformer>(model.config(), std::move(c));
 }
 
 at::Tensor Transformer::finalNorm(const at::Tensor& resid) const {

@@ -89,4 +89,9 @@ private:
     at::Tensor ropeCos_, ropeSin_;  // [ctx, d_head]
 };
 
+// A copy whose weights are ordinary tensors. Loaded weights are inference tensors, which autograd
+// cannot save for a backward pass; gradients with respect to activations (SAE fine-tuning through
+// the rest of the model, attribution) run on such a copy. The weights themselves need no grad.
+std::unique_ptr<Transformer> autogradCopy(const Transformer& model);
+
 }  // namespace cs

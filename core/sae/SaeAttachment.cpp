@@ -19,6 +19,19 @@ size_t hookIndex(const Transformer& model, const std::string& hook) {
     return points.size();
 }
 
+// The reconstruction where it is spliced, the original where opt.keep says so.
+at::Tensor keepWhereAsked(const at::Tensor& out, const at::Tensor& original, const AttachOptions& opt,
+                          const HookContext& ctx, const std::string& path) {
+    if (!opt.keep.defined()) return out;
+    const long B = original.size(0), T = original.size(1), off = ctx.positionOffset;
+    if (opt.keep.dim() != 2 || opt.keep.size(0) != B || opt.keep.size(1) < off + T)
+        failIn(path, "the mask of positions to keep has shape [" + std::to_string(opt.keep.size(0)) + ", " +
+                         std::to_string(opt.keep.dim() > 1 ? opt.keep.size(1) : 0) + "], not [" + std::to_string(B) +
+                         ", " + std::to_string(off + T) + "]");
+    const at::Tensor k = opt.keep.narrow(1, off, T).to(at::kBool).unsqueeze(-1);
+    return at::where(k, original.to(out.scalar_type()), out);
+}
+
 struct TranscoderState {
     at::Tensor features, input;  // from the input hook of the current forward call
 };
@@ -73,13 +86,14 @@ void attachSae(Hooks& hooks, const Transformer& model, std::shared_ptr<Sae> sae,
                          std::to_string(inWidth));
 
     if (!isTranscoder(c.architecture)) {
-        hooks.add(c.hookName, [sae, opt, sink](at::Tensor& t, const HookContext& ctx) {
+        hooks.add(c.hookName, [sae, opt, sink, path](at::Tensor& t, const HookContext& ctx) {
             const at::Tensor x = asRows(t);
             const at::Tensor f = sae->encode(x);
             if (sink) sink->accept(f, ctx.positionOffset);
             if (!opt.splice) return;
             at::Tensor out = sae->decode(f);
             if (opt.keepError) out = out + (x.to(at::kFloat) - out).detach();
+            out = keepWhereAsked(out, x, opt, ctx, path);
             t = out.to(t.scalar_type()).reshape(t.sizes());
         });
         return;
@@ -106,13 +120,14 @@ void attachSae(Hooks& hooks, const Transformer& model, std::shared_ptr<Sae> sae,
         }
     });
     if (!opt.splice) return;
-    hooks.add(c.hookNameOut, [sae, opt, state, path](at::Tensor& t, const HookContext&) {
+    hooks.add(c.hookNameOut, [sae, opt, state, path](at::Tensor& t, const HookContext& ctx) {
         if (!state->features.defined())
             failIn(path, "output hook fired without features from the input hook in the same run");
         const at::Tensor y = asRows(t);
         at::Tensor out = sae->decode(state->features);
         if (at::Tensor s = sae->skip(state->input); s.defined()) out = out + s;
         if (opt.keepError) out = out + (y.to(at::kFloat) - out).detach();
+        out = keepWhereAsked(out, y, opt, ctx, path);
         state->features = state->input = at::Tensor();
         t = out.to(t.scalar_type()).reshape(t.sizes());
     });

@@ -17,6 +17,12 @@ struct AttachOptions {
     // When splicing, add back (original - reconstruction) so the run is unchanged while gradients
     // and interventions go through the features (the error term is detached).
     bool keepError = true;
+    // When splicing, positions left as they are (bool [batch, pos], true = keep the original;
+    // undefined = splice everywhere). SAEs trained without the BOS position (an attention sink
+    // whose outlier norm the dictionary never saw) are evaluated this way, as SAEBench does with
+    // exclude_special_tokens_from_reconstruction. With a KV cache the mask covers the whole
+    // sequence and each step reads its own columns.
+    at::Tensor keep;
 };
 
 // Receives the features [batch, pos, d_sae] of every run; with a KV cache (positionOffset > 0)

@@ -8,7 +8,9 @@
 #include "sae/SaeLoader.h"
 #include "tokenize/Tokenizer.h"
 #include "train/LmTrainer.h"
-#include "train/SparseCode.h"
+#include "train/ActivationSource.h"
+#include "train/KlFineTune.h"
+#include "train/SaeStepper.h"
 #include "train/TextCorpus.h"
 #include "util/Error.h"
 
@@ -16,6 +18,8 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/types.h>
 #include <torch/optim/adam.h>
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -28,274 +32,43 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Windows of ctx tokens from a token stream, run through the model, returning the activations at
-// `in` and `out` hooks flattened to [n, d], without the BOS positions (attention-sink outliers
-// that would dominate the reconstruction loss).
-struct ActivationSource {
-    const Transformer& model;
-    std::vector<int32_t> stream;
-    std::string in, out;
-    int bosId;
-    long ctx;
-    std::mt19937_64 rng;
-
-    std::pair<at::Tensor, at::Tensor> windows(const std::vector<long>& starts) {
-        c10::InferenceMode guard;
-        std::vector<int64_t> ids;
-        for (long s : starts) ids.insert(ids.end(), stream.begin() + s, stream.begin() + s + ctx);
-        at::Tensor batch = at::tensor(ids, at::kLong).view({static_cast<long>(starts.size()), ctx});
-        Hooks hooks;
-        hooks.cache(in);
-        hooks.cache(out);
-        ActivationCache cache;
-        RunOptions o;
-        o.hooks = &hooks;
-        o.cache = &cache;
-        const int last = std::max(layerOfHook(in), layerOfHook(out));
-        o.lastLayer = last >= 0 ? last : -1;  // "ln_final.*" / "hook_embed": -1 runs everything
-        model.forward(batch, o);
-        at::Tensor keep = batch.reshape({-1}).ne(bosId);
-        auto flat = [&](const std::string& n) {
-            at::Tensor a = cache.at(n);
-            return a.reshape({a.size(0) * a.size(1), -1}).index({keep});
-        };
-        return {flat(in), flat(out)};
-    }
-    std::pair<at::Tensor, at::Tensor> sample(long nTokens) {
-        std::uniform_int_distribution<long> pick(0, static_cast<long>(stream.size()) - ctx - 1);
-        std::vector<long> starts;
-        for (long t = 0; t < nTokens; t += ctx) starts.push_back(pick(rng));
-        return windows(starts);
-    }
-};
-
-// Gemma Scope's threshold initialisation and kernel width, given for activations scaled to a mean
-// squared norm of 1; ours are scaled to sqrt(d), so both are multiplied by sqrt(d) to match.
-constexpr double kJumpInitThreshold = 1e-3;
-constexpr double kJumpBandwidth = 1e-3;
-constexpr double kJumpThresholdLrScale = 10.0;
-
-struct JumpReluStep {
-    at::Tensor features;  // pre * (pre > theta)
-    at::Tensor l0;        // mean active features per token
-};
-
-// JumpReLU forward values with straight-through pseudo-derivatives for the threshold: the step
-// function's derivative is replaced by a rectangle kernel of width kJumpBandwidth around theta.
-// Written as value + (theta - theta.detach()) * coefficient so ordinary autograd carries it:
-// the added term is zero in value, and its gradient with respect to theta is the coefficient.
-JumpReluStep jumpReluStep(const at::Tensor& pre, const at::Tensor& logTheta, double bandwidth) {
-    at::Tensor theta = logTheta.exp();
-    at::Tensor active, kernel;
-    {
-        at::NoGradGuard ng;
-        at::Tensor p = pre.detach(), t = theta.detach();
-        active = (p > t).to(pre.scalar_type());
-        kernel = ((p - t).abs() < bandwidth / 2).to(pre.scalar_type()) / bandwidth;
-    }
-    at::Tensor thetaDelta = theta - theta.detach();  // zero, with d/dtheta = 1
-    JumpReluStep r;
-    // d f / d theta = -theta * K((pre - theta) / eps) / eps
-    r.features = pre * active - (kernel * theta.detach()) * thetaDelta;
-    // d H(pre - theta) / d theta = -K((pre - theta) / eps) / eps
-    r.l0 = (active - kernel * thetaDelta).sum(-1).mean();
-    return r;
-}
-
-// Parameters, optimiser and update of one SAE training run on scaled activations: the step that
-// train-sae repeats and that the SAE-training benchmark times.
-class SaeStepper {
-public:
-    struct Stats {
-        double mse = 0;  // per dimension, on the scaled activations
-        double l0 = 0;
-    };
-
-    SaeStepper(const SaeTrainOptions& o, long dIn, long dOut, const at::Tensor& meanOut)
-        : o_(o), transcoder_(!o.hookOut.empty()), jump_(o.arch == "jumprelu"), dOut_(dOut),
-          bandwidth_(kJumpBandwidth * std::sqrt(static_cast<double>(dIn))) {
-        Wdec_ = at::randn({o.dSae, dOut});
-        Wdec_ = Wdec_ / Wdec_.norm(2, -1, true);
-        Wenc_ = transcoder_ ? at::randn({dIn, o.dSae}) / std::sqrt(static_cast<double>(dIn)) : Wdec_.t().clone();
-        Wdec_.requires_grad_();
-        Wenc_.requires_grad_();
-        bEnc_ = at::zeros({o.dSae}).requires_grad_();
-        bDec_ = meanOut.detach().clone().requires_grad_();
-        // JumpReLU thresholds live in log space so they stay positive (Rajamanoharan et al. 2024).
-        logTheta_ = at::full({o.dSae}, std::log(kJumpInitThreshold * std::sqrt(static_cast<double>(dIn)))).requires_grad_();
-        // Thresholds get their own, faster group: Adam moves a log-threshold by about lr per
-        // step, and thresholds must climb orders of magnitude from their initial value within a
-        // few thousand steps (Gemma Scope trained for hundreds of thousands).
-        std::vector<torch::optim::OptimizerParamGroup> groups;
-        groups.emplace_back(std::vector<at::Tensor>{Wenc_, Wdec_, bEnc_, bDec_},
-                            std::make_unique<torch::optim::AdamOptions>(o.lr));
-        if (jump_)
-            groups.emplace_back(std::vector<at::Tensor>{logTheta_},
-                                std::make_unique<torch::optim::AdamOptions>(o.lr * kJumpThresholdLrScale));
-        adam_ = std::make_unique<torch::optim::Adam>(std::move(groups),
-                                                     torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
-        lastFired_ = at::zeros({o.dSae}, at::kLong);
-        deadWindow_ = std::min<long>(o.tokens / 4, 500'000);
-        nextResample_ = 2 * deadWindow_;  // the first check that can find a dead feature
-        kAux_ = static_cast<int>(std::min<long>(dOut / 2, o.dSae / 2));
-    }
-
-    // x, y: [batch, d] scaled activations. sparsityRamp scales the JumpReLU L0 coefficient.
-    Stats step(const at::Tensor& x, const at::Tensor& y, double lr, double sparsityRamp) {
-        for (size_t g = 0; g < adam_->param_groups().size(); ++g)
-            static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
-        const long n = x.size(0);
-        at::Tensor xin = transcoder_ ? x : x - bDec_;
-        at::Tensor f, l0Ste, recon, active, pre;
-        if (o_.arch == "topk" || o_.arch == "batchtopk") {
-            // The backward pass touches only the selected features (train/SparseCode.h).
-            const SparseCode c = o_.arch == "topk" ? topKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k)
-                                                   : batchTopKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k);
-            recon = c.recon;
-            at::NoGradGuard ng;
-            at::Tensor on = c.act > 0;
-            lastFired_.index_fill_(0, c.features.masked_select(on), tokens_ + n);
-            active = c.rows.defined() ? at::bincount(c.rows.masked_select(on), {}, n) : on.sum(-1);
-        } else {
-            pre = at::addmm(bEnc_, xin, Wenc_);
-            if (jump_) {
-                JumpReluStep j = jumpReluStep(pre, logTheta_, bandwidth_);
-                f = j.features;
-                l0Ste = j.l0;
-            } else {
-                f = at::relu(pre);
-            }
-            recon = at::addmm(bDec_, f, Wdec_);
-            at::NoGradGuard ng;
-            at::Tensor on = f > 0;
-            lastFired_.masked_fill_(on.any(0), tokens_ + n);
-            active = on.sum(-1);
-        }
-        at::Tensor mse = (recon - y).pow(2).sum(-1).mean();
-        at::Tensor loss = mse;
-        if (o_.arch == "relu") {
-            loss = loss + o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
-        } else if (jump_) {
-            loss = loss + o_.l1 * sparsityRamp * l0Ste;
-        } else if (at::Tensor dead = deadFeatures(); dead.defined()) {
-            // AuxK: let the dead features explain what the live ones missed. Computed densely
-            // over the dead features only (a few percent of them): gathering kAux encoder
-            // columns per token instead moved tens of megabytes a step and halved throughput.
-            at::Tensor residual = (y - recon).detach();
-            at::Tensor preDead = at::addmm(bEnc_.index_select(0, dead), xin, Wenc_.index_select(1, dead));
-            auto [val, pos] = preDead.topk(std::min<long>(kAux_, dead.size(0)), -1);
-            at::Tensor code = at::zeros_like(preDead).scatter(-1, pos, at::relu(val));
-            at::Tensor auxRecon = at::mm(code, Wdec_.index_select(0, dead));
-            at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
-            loss = loss + aux / 32.0;
-        }
-        adam_->zero_grad();
-        loss.backward();
-        adam_->step();
-        if (o_.arch != "relu") {
-            at::NoGradGuard ng;
-            Wdec_.div_(Wdec_.norm(2, -1, true).clamp_min(1e-8));
-        }
-        tokens_ += n;
-        if ((o_.arch == "topk" || o_.arch == "batchtopk") && tokens_ >= nextResample_) {
-            nextResample_ += deadWindow_;
-            // Not once the learning rate decays (the last 20%): a resampled feature needs time.
-            if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(y - recon.detach());
-        }
-        Stats s;
-        s.mse = mse.item<double>() / dOut_;
-        s.l0 = active.to(at::kDouble).mean().item<double>();
-        return s;
-    }
-
-    // BatchTopK at inference: the threshold at which the features fire k times per token on
-    // average over x (scaled activations), i.e. the (k * n)-th largest pre-activation.
-    double batchTopKThreshold(const at::Tensor& x) const {
-        at::NoGradGuard ng;
-        at::Tensor pre = at::addmm(bEnc_, transcoder_ ? x : x - bDec_, Wenc_).reshape({-1});
-        return std::get<0>(pre.topk(x.size(0) * o_.k, -1, true, false)).min().item<double>();
-    }
-
-    // Fraction of features that have not fired within the dead window (0 before one has passed).
-    long resampled() const { return resampled_; }
-
-    double deadFraction() const {
-        if (tokens_ <= deadWindow_) return 0.0;
-        return ((tokens_ - lastFired_) > deadWindow_).to(at::kDouble).mean().item<double>();
-    }
-
-    // The weights for raw activations: the training scales folded back in.
-    SaeWeights rawWeights(double sIn, double sOut) const {
-        at::NoGradGuard ng;
-        SaeWeights w;
-        // Encoder on raw x: (x*sIn - bDec) W = (x - bDec/sIn)(sIn W); SAEs have sIn == sOut.
-        w.W_enc = (Wenc_ * sIn).detach().clone();
-        w.W_dec = (Wdec_ / sOut).detach().clone();
-        w.b_enc = bEnc_.detach().clone();
-        w.b_dec = (bDec_ / sOut).detach().clone();
-        // Pre-activations on raw x equal those on scaled x, so thresholds carry over unchanged.
-        if (jump_) w.threshold = logTheta_.exp().detach().clone();
-        return w;
-    }
-
-private:
-    // Dead features start again from directions the SAE reconstructs worst (Bricken et al.
-    // 2023): AuxK keeps most features alive, but at the learning rates that train best, a few
-    // percent still die and stay dead. Each gets a decoder row along the residual of an input
-    // drawn with probability proportional to its squared error, a matching encoder column at a
-    // fifth of the live columns' mean norm, a zero bias, fresh Adam moments, and a new window.
-    void resampleDead(const at::Tensor& residual) {
-        at::NoGradGuard ng;
-        at::Tensor dead = deadFeatures();
-        if (!dead.defined()) return;
-        const long m = dead.size(0);
-        at::Tensor err = residual.pow(2).sum(-1);
-        if (err.sum().item<double>() <= 0) return;
-        at::Tensor dirs = residual.index_select(0, at::multinomial(err, m, true));
-        dirs = dirs / dirs.norm(2, -1, true).clamp_min(1e-8);
-        at::Tensor alive = ((tokens_ - lastFired_) <= deadWindow_);
-        const double encNorm = Wenc_.norm(2, 0).masked_select(alive).mean().item<double>();
-        Wdec_.index_copy_(0, dead, dirs);
-        Wenc_.index_copy_(1, dead, dirs.t() * (0.2 * encNorm));
-        bEnc_.index_fill_(0, dead, 0.0);
-        for (const at::Tensor& p : {Wdec_, Wenc_, bEnc_}) {
-            auto it = adam_->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
-            if (it == adam_->state().end()) continue;
-            auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
-            const long dim = p.is_same(Wenc_) ? 1 : 0;
-            st.exp_avg().index_fill_(dim, dead, 0.0);
-            st.exp_avg_sq().index_fill_(dim, dead, 0.0);
-        }
-        lastFired_.index_fill_(0, dead, tokens_);
-        resampled_ += m;
-    }
-
-    // Indices of the features that have not fired within the dead window (undefined when there
-    // are none, or before a window has passed).
-    at::Tensor deadFeatures() const {
-        if (tokens_ <= deadWindow_) return {};
-        at::Tensor dead = ((tokens_ - lastFired_) > deadWindow_).nonzero().squeeze(1);
-        return dead.size(0) > 0 ? dead : at::Tensor();
-    }
-
-    const SaeTrainOptions& o_;
-    bool transcoder_, jump_;
-    long dOut_;
-    double bandwidth_;
-    at::Tensor Wenc_, Wdec_, bEnc_, bDec_, logTheta_, lastFired_;
-    std::unique_ptr<torch::optim::Adam> adam_;
-    long tokens_ = 0, deadWindow_ = 0, nextResample_ = 0;
-    long resampled_ = 0;
-    int kAux_ = 0;
-};
-
-double meanNll(const at::Tensor& logits, const at::Tensor& ids) {
+// Negative log-likelihood of each next token, summed over the batch's positions.
+double summedNll(const at::Tensor& logits, const at::Tensor& ids) {
     const long T = ids.size(1);
     at::Tensor lp = at::log_softmax(logits.narrow(1, 0, T - 1), -1);
-    return -lp.gather(2, ids.narrow(1, 1, T - 1).unsqueeze(2)).mean().item<double>();
+    return -lp.gather(2, ids.narrow(1, 1, T - 1).unsqueeze(2)).to(at::kDouble).sum().item<double>();
+}
+
+// The saved SAE that --init names, checked against what this run trains.
+SaeWeights initialWeights(const SaeTrainOptions& o, long dIn, long dOut) {
+    auto sae = loadSae(o.initFrom);
+    const SaeConfig& c = sae->config();
+    if (o.arch != "topk" || c.architecture != SaeArch::TopK)
+        failIn(o.initFrom, "--init starts from a TopK SAE, trained with --arch topk");
+    if (c.hookName != o.hook || !o.hookOut.empty())
+        failIn(o.initFrom, "reads hook '" + c.hookName + "', not '" + o.hook + "'");
+    if (c.dSae != o.dSae || c.dIn != dIn || c.dOut != dOut || c.k != o.k)
+        failIn(o.initFrom, "has d_sae " + std::to_string(c.dSae) + ", k " + std::to_string(c.k) +
+                               "; this run asks for d_sae " + std::to_string(o.dSae) + ", k " + std::to_string(o.k));
+    return sae->weights();
 }
 
 }  // namespace
+
+nlohmann::json metricsJson(const SaeMetrics& m) {
+    return {{"l0", m.l0},
+            {"variance_explained", m.varianceExplained},
+            {"dead_fraction", m.deadFraction},
+            {"ce_clean", m.ceClean},
+            {"ce_spliced", m.ceSpliced},
+            {"ce_zero_ablated", m.ceZeroAblated},
+            {"ce_loss_recovered", m.ceLossRecovered},
+            {"ce_increase", m.ceIncrease},
+            {"ce_spliced_with_bos", m.ceSplicedWithBos},
+            {"ce_increase_with_bos", m.ceIncreaseWithBos},
+            {"bos_kept_when_spliced", true},
+            {"eval_tokens", m.evalTokens}};
+}
 
 SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shared_ptr<Sae> sae,
                        const std::vector<std::string>& paragraphs, long maxTokens) {
@@ -306,40 +79,72 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
     const long ctx = model.config().nCtx;
     const long n = std::min<long>(maxTokens, static_cast<long>(stream.size())) / ctx;
     if (n < 1) throw Error("held-out text too short to evaluate the SAE");
-    at::Tensor ids = at::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + n * ctx), at::kLong).view({n, ctx});
+    at::Tensor all = at::tensor(std::vector<int64_t>(stream.begin(), stream.begin() + n * ctx), at::kLong).view({n, ctx});
+    // Summed over chunks of windows, so memory stays bounded (the logits of a chunk are the
+    // largest tensor) however much text is evaluated.
+    double nllClean = 0, nllSpliced = 0, nllSplicedBos = 0, nllZero = 0, active = 0, sqErr = 0, sqNorm = 0;
+    at::Tensor sumY;
+    long rows = 0;
+    constexpr long kChunk = 16;
+    for (long w0 = 0; w0 < n; w0 += kChunk) {
+        const at::Tensor ids = all.narrow(0, w0, std::min(kChunk, n - w0));
+        const long b = ids.size(0);
+        // Clean run, caching the SAE's activations.
+        Hooks cacheHooks;
+        cacheHooks.cache(in);
+        cacheHooks.cache(out);
+        ActivationCache cache;
+        RunOptions o;
+        o.hooks = &cacheHooks;
+        o.cache = &cache;
+        nllClean += summedNll(model.forward(ids, o), ids);
+        const at::Tensor keep = ids.reshape({-1}).ne(tok.bosId());
+        const at::Tensor x = cache.at(in).reshape({b * ctx, -1}).index({keep});
+        const at::Tensor y = cache.at(out).reshape({b * ctx, -1}).index({keep}).to(at::kDouble);
+        active += (sae->encode(x) > 0).sum().item<double>();
+        sqErr += (y - sae->reconstruct(x).to(at::kDouble)).pow(2).sum().item<double>();
+        sqNorm += y.pow(2).sum().item<double>();
+        sumY = sumY.defined() ? sumY + y.sum(0) : y.sum(0);
+        rows += y.size(0);
+        // Spliced without the error term: the model runs on the SAE's reconstruction, except at
+        // BOS (and once with BOS spliced too).
+        const at::Tensor isBos = ids.eq(tok.bosId());
+        auto splicedNll = [&](const at::Tensor& keepMask) {
+            Hooks spliced;
+            AttachOptions ao;
+            ao.splice = true;
+            ao.keepError = false;
+            ao.keep = keepMask;
+            attachSae(spliced, model, sae, ao, nullptr);
+            RunOptions so;
+            so.hooks = &spliced;
+            return summedNll(model.forward(ids, so), ids);
+        };
+        nllSpliced += splicedNll(isBos);
+        nllSplicedBos += splicedNll(at::Tensor());
+        Hooks zero;
+        zero.add(out, [&isBos](at::Tensor& t, const HookContext&) {
+            at::Tensor k = isBos;
+            while (k.dim() < t.dim()) k = k.unsqueeze(-1);
+            t = at::where(k, t, at::zeros_like(t));
+        });
+        RunOptions zo;
+        zo.hooks = &zero;
+        nllZero += summedNll(model.forward(ids, zo), ids);
+    }
     SaeMetrics m;
     m.evalTokens = n * ctx;
-    // Clean run, caching the SAE's activations.
-    Hooks cacheHooks;
-    cacheHooks.cache(in);
-    cacheHooks.cache(out);
-    ActivationCache cache;
-    RunOptions o;
-    o.hooks = &cacheHooks;
-    o.cache = &cache;
-    m.ceClean = meanNll(model.forward(ids, o), ids);
-    at::Tensor keep = ids.reshape({-1}).ne(tok.bosId());
-    at::Tensor x = cache.at(in).reshape({n * ctx, -1}).index({keep});
-    at::Tensor y = cache.at(out).reshape({n * ctx, -1}).index({keep});
-    at::Tensor f = sae->encode(x);
-    at::Tensor yHat = sae->reconstruct(x);
-    m.l0 = (f > 0).sum(-1).to(at::kDouble).mean().item<double>();
-    m.varianceExplained = 1.0 - (y - yHat).pow(2).sum().item<double>() / (y - y.mean(0)).pow(2).sum().item<double>();
-    // Spliced without the error term: the model runs on the SAE's reconstruction.
-    Hooks spliced;
-    AttachOptions ao;
-    ao.splice = true;
-    ao.keepError = false;
-    attachSae(spliced, model, sae, ao, nullptr);
-    RunOptions so;
-    so.hooks = &spliced;
-    m.ceSpliced = meanNll(model.forward(ids, so), ids);
-    Hooks zero;
-    zero.add(out, [](at::Tensor& t, const HookContext&) { t = at::zeros_like(t); });
-    RunOptions zo;
-    zo.hooks = &zero;
-    m.ceZeroAblated = meanNll(model.forward(ids, zo), ids);
+    const double predictions = static_cast<double>(n * (ctx - 1));
+    m.ceClean = nllClean / predictions;
+    m.ceSpliced = nllSpliced / predictions;
+    m.ceSplicedWithBos = nllSplicedBos / predictions;
+    m.ceZeroAblated = nllZero / predictions;
+    m.l0 = active / static_cast<double>(rows);
+    // Variance about the mean activation: sum |y|^2 - rows * |mean|^2.
+    const double variance = sqNorm - sumY.pow(2).sum().item<double>() / static_cast<double>(rows);
+    m.varianceExplained = 1.0 - sqErr / variance;
     m.ceIncrease = m.ceSpliced - m.ceClean;
+    m.ceIncreaseWithBos = m.ceSplicedWithBos - m.ceClean;
     m.ceLossRecovered = (m.ceZeroAblated - m.ceSpliced) / (m.ceZeroAblated - m.ceClean);
     return m;
 }
@@ -368,6 +173,9 @@ double measureSaeTrainingThroughput(const SaeTrainOptions& o, const LmTrainOptio
 SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const SaeTrainProgress&)>& onProgress) {
     if (o.arch != "topk" && o.arch != "batchtopk" && o.arch != "relu" && o.arch != "jumprelu")
         throw Error("train-sae: unknown --arch '" + o.arch + "' (topk, batchtopk, relu or jumprelu)");
+    if (o.tokens <= 0 && o.initFrom.empty())
+        throw Error("train-sae: --tokens 0 needs --init (an SAE to fine-tune)");
+    if (o.tokens < 0 || o.klTokens < 0) throw Error("train-sae: token counts must not be negative");
     auto model = loadModel(o.modelDir);
     auto tok = loadTokenizer(o.modelDir);
     CorpusSplit corpus = readCorpus(o.corpus, o.heldOutFraction);
@@ -390,6 +198,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     const double sIn = std::sqrt(static_cast<double>(dIn)) / x0.norm(2, -1).mean().item<double>();
     const double sOut = std::sqrt(static_cast<double>(dOut)) / y0.norm(2, -1).mean().item<double>();
     SaeStepper stepper(o, dIn, dOut, (y0 * sOut).mean(0));
+    if (!o.initFrom.empty()) stepper.loadRaw(initialWeights(o, dIn, dOut), sIn, sOut);
 
     // Shuffling buffer, refilled with fresh windows when half of it has been used; or, with a
     // pool, filled once, a buffer's worth of windows per model run (to bound the run's memory)
@@ -431,7 +240,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
                     " activations, fewer than one batch of " + std::to_string(o.batch) + " (raise --pool)");
     at::Tensor order = at::randperm(bufX.size(0));
     long cursor = 0;
-    const long steps = std::max<long>(1, o.tokens / o.batch);
+    const long steps = o.tokens > 0 ? std::max<long>(1, o.tokens / o.batch) : 0;
     const long warmup = std::min<long>(100, steps / 10 + 1);
     SaeTrainReport rep;
     const auto tLoop = Clock::now();  // the progress line's rate and ETA: training steps only
@@ -479,6 +288,11 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
             p.secondsLeft = loopSeconds / rep.tokens * (p.totalTokens - rep.tokens);
             onProgress(p);
         }
+    }
+    if (o.klTokens > 0 && !rep.stoppedEarly) {
+        const KlFineTuneStats kl = klFineTune(stepper, src, sIn, sOut, o, onProgress);
+        rep.klTokens = kl.tokens;
+        rep.stoppedEarly = o.stop && o.stop->load();
     }
     rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rep.tokensPerSecond = rep.tokens / std::max(rep.seconds, 1e-9);
@@ -530,13 +344,9 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     withMetrics.extraMetadata["circuitscope_training"] = {
         {"corpus", o.corpus}, {"tokens", rep.tokens}, {"seed", o.seed}, {"lr", o.lr}, {"batch", o.batch},
         {"arch", o.arch}, {"l1", o.l1}, {"seconds", rep.seconds}, {"pool_tokens", o.poolTokens},
-        {"resampled_features", rep.resampledFeatures}};
-    withMetrics.extraMetadata["circuitscope_metrics"] = {
-        {"l0", rep.metrics.l0}, {"variance_explained", rep.metrics.varianceExplained},
-        {"dead_fraction", rep.metrics.deadFraction}, {"ce_clean", rep.metrics.ceClean},
-        {"ce_spliced", rep.metrics.ceSpliced}, {"ce_zero_ablated", rep.metrics.ceZeroAblated},
-        {"ce_loss_recovered", rep.metrics.ceLossRecovered}, {"ce_increase", rep.metrics.ceIncrease},
-        {"eval_tokens", rep.metrics.evalTokens}};
+        {"resampled_features", rep.resampledFeatures}, {"kl_tokens", rep.klTokens},
+        {"kl_lr", o.klLr > 0 ? o.klLr : o.lr / 3.0}, {"kl_mse_weight", o.klMseWeight}};
+    withMetrics.extraMetadata["circuitscope_metrics"] = metricsJson(rep.metrics);
     Sae out(withMetrics, sae->weights());
     out.sparsity = sae->sparsity;
     saveSaeLens(out, o.outDir, o.storeF16);

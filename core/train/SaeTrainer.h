@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,8 +42,17 @@ struct SaeTrainOptions {
     // anyway, and the model run is about half of each step's cost.
     long poolTokens = 0;
     double heldOutFraction = 0.1;
-    long evalTokens = 16384;
+    long evalTokens = 65536;  // held-out tokens for the metrics (at most the held-out text)
     uint64_t seed = 0;
+    // > 0: after the reconstruction training, this many tokens of fine-tuning on the KL
+    // divergence between the clean model's next-token distribution and the spliced model's,
+    // plus klMseWeight times the normalised reconstruction error (TopK / BatchTopK SAEs).
+    long klTokens = 0;
+    // Non-empty: start from this saved TopK SAE (same hook, d_sae and k) instead of random
+    // weights; with tokens = 0, only the KL fine-tuning runs.
+    std::string initFrom;
+    double klLr = 0;            // 0: a third of lr
+    double klMseWeight = 1.0;
     bool storeF16 = false;  // write the SAE in float16 (metrics are measured in float32 first)
     const std::atomic<bool>* stop = nullptr;
 };
@@ -52,15 +62,24 @@ struct SaeMetrics {
     double varianceExplained = 0;
     double deadFraction = 0;      // never fired over the last training window
     double ceClean = 0, ceSpliced = 0, ceZeroAblated = 0;
+    // Spliced and zero-ablated runs leave the BOS positions as they are: the SAE is trained
+    // without them, and SAEBench evaluates likewise (exclude_special_tokens_from_reconstruction).
     double ceLossRecovered = 0;   // (zero - spliced) / (zero - clean)
     double ceIncrease = 0;        // spliced - clean, nats per token
+    double ceSplicedWithBos = 0;  // the SAE spliced at the BOS positions too
+    double ceIncreaseWithBos = 0;
     long evalTokens = 0;
 };
+
+// The metrics as written to an SAE's metadata and printed by train-sae / eval-sae.
+nlohmann::json metricsJson(const SaeMetrics& m);
 
 struct SaeTrainProgress {
     long pooled = 0, poolTokens = 0;  // while a pool fills (then tokens is 0)
     long tokens = 0, totalTokens = 0;
     double mse = 0, l0 = 0, deadFraction = 0, tokensPerSecond = 0, secondsLeft = 0;
+    bool klPhase = false;  // KL fine-tuning: tokens count that phase's tokens, mse its normalised error
+    double kl = 0;
 };
 
 struct SaeTrainReport {
@@ -68,6 +87,7 @@ struct SaeTrainReport {
     double seconds = 0, tokensPerSecond = 0;
     bool stoppedEarly = false;
     long resampledFeatures = 0;  // dead features restarted during training (TopK, BatchTopK)
+    long klTokens = 0;           // tokens of KL fine-tuning done
     SaeMetrics metrics;
 };
 
@@ -81,7 +101,8 @@ double measureSaeTrainingThroughput(const SaeTrainOptions& o, const LmTrainOptio
 SaeTrainReport trainSae(const SaeTrainOptions& opt, const std::function<void(const SaeTrainProgress&)>& onProgress = {});
 
 // Held-out evaluation (L0, variance explained, CE with the SAE spliced in without its error term
-// against the clean and the zero-ablated model). `paragraphs` are tokenized with BOS each.
+// against the clean and the zero-ablated model), over windows of the model's context cut from the
+// paragraphs' token stream (each paragraph starts with BOS, so BOS falls anywhere in a window).
 SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shared_ptr<Sae> sae,
                        const std::vector<std::string>& paragraphs, long maxTokens);
 

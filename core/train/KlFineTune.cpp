@@ -1,0 +1,79 @@
+#include "train/KlFineTune.h"
+
+#include "model/Transformer.h"
+#include "train/ActivationSource.h"
+#include "train/SaeStepper.h"
+#include "util/Error.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+
+namespace cs {
+
+KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sIn, double sOut,
+                           const SaeTrainOptions& o, const std::function<void(const SaeTrainProgress&)>& onProgress) {
+    if (o.arch != "topk" && o.arch != "batchtopk")
+        throw Error("train-sae: KL fine-tuning (--kl-tokens) is for TopK and BatchTopK SAEs");
+    if (!o.hookOut.empty()) throw Error("train-sae: KL fine-tuning (--kl-tokens) is for SAEs, not transcoders");
+    // Gradients must flow back through the layers after the hook: that needs weights autograd can save.
+    std::unique_ptr<Transformer> trainable = autogradCopy(src.model);
+    const long windows = std::max<long>(1, o.batch / src.ctx);
+    const long steps = std::max<long>(1, o.klTokens / (windows * src.ctx));
+    const long warmup = std::min<long>(50, steps / 10 + 1);
+    const double peak = o.klLr > 0 ? o.klLr : o.lr / 3.0;
+    const auto t0 = std::chrono::steady_clock::now();
+    KlFineTuneStats st;
+    for (long step = 0; step < steps; ++step) {
+        if (o.stop && o.stop->load()) break;
+        const at::Tensor ids = src.idsAt(src.randomStarts(windows * src.ctx));
+        at::Tensor logpClean;
+        {
+            c10::InferenceMode guard;
+            logpClean = at::log_softmax(src.model.forward(ids), -1);
+        }
+        logpClean = logpClean.clone();  // out of inference mode, so the loss's backward can save it
+        const at::Tensor keep = ids.reshape({-1}).ne(src.bosId);
+        at::Tensor nmse;
+        Hooks splice;
+        splice.add(src.in, [&](at::Tensor& t, const HookContext&) {
+            const long d = t.size(-1);
+            at::Tensor flat = t.detach().reshape({-1, d});
+            at::Tensor x = flat.index({keep}) * sIn;
+            at::Tensor recon = stepper.reconstruct(x);
+            const at::Tensor centred = x - x.mean(0);
+            nmse = (recon - x).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-12);
+            t = flat.index_put({keep}, recon / sOut).view(t.sizes());
+        });
+        RunOptions ro;
+        ro.hooks = &splice;
+        ro.withGrad = true;
+        const at::Tensor logpSpliced = at::log_softmax(trainable->forward(ids, ro), -1);
+        const at::Tensor kl = (logpClean.exp() * (logpClean - logpSpliced)).sum(-1).mean();
+        const at::Tensor loss = kl + o.klMseWeight * nmse;
+        const double lr = step < warmup ? peak * (step + 1) / warmup
+                                        : peak * static_cast<double>(steps - step) / static_cast<double>(steps - warmup);
+        stepper.update(loss, lr, keep.sum().item<long>());
+        st.tokens += ids.numel();
+        const double klv = kl.item<double>(), nm = nmse.item<double>();
+        st.kl = step == 0 ? klv : 0.95 * st.kl + 0.05 * klv;
+        st.nmse = step == 0 ? nm : 0.95 * st.nmse + 0.05 * nm;
+        if (onProgress && (step % 10 == 0 || step + 1 == steps)) {
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            SaeTrainProgress p;
+            p.klPhase = true;
+            p.tokens = st.tokens;
+            p.totalTokens = steps * windows * src.ctx;
+            p.kl = st.kl;
+            p.mse = st.nmse;
+            p.deadFraction = stepper.deadFraction();
+            p.tokensPerSecond = st.tokens / std::max(secs, 1e-9);
+            p.secondsLeft = secs / st.tokens * (p.totalTokens - st.tokens);
+            onProgress(p);
+        }
+    }
+    return st;
+}
+
+}  // namespace cs

@@ -1,0 +1,236 @@
+#include "train/SaeStepper.h"
+
+#include "train/SparseCode.h"
+
+#include <c10/util/StringUtil.h>
+
+#include <cmath>
+#include <vector>
+
+namespace cs {
+
+namespace {
+
+// Gemma Scope's threshold initialisation and kernel width, given for activations scaled to a mean
+// squared norm of 1; ours are scaled to sqrt(d), so both are multiplied by sqrt(d) to match.
+constexpr double kJumpInitThreshold = 1e-3;
+constexpr double kJumpBandwidth = 1e-3;
+constexpr double kJumpThresholdLrScale = 10.0;
+
+struct JumpReluStep {
+    at::Tensor features;  // pre * (pre > theta)
+    at::Tensor l0;        // mean active features per token
+};
+
+// JumpReLU forward values with straight-through pseudo-derivatives for the threshold: the step
+// function's derivative is replaced by a rectangle kernel of width kJumpBandwidth around theta.
+// Written as value + (theta - theta.detach()) * coefficient so ordinary autograd carries it:
+// the added term is zero in value, and its gradient with respect to theta is the coefficient.
+JumpReluStep jumpReluStep(const at::Tensor& pre, const at::Tensor& logTheta, double bandwidth) {
+    at::Tensor theta = logTheta.exp();
+    at::Tensor active, kernel;
+    {
+        at::NoGradGuard ng;
+        at::Tensor p = pre.detach(), t = theta.detach();
+        active = (p > t).to(pre.scalar_type());
+        kernel = ((p - t).abs() < bandwidth / 2).to(pre.scalar_type()) / bandwidth;
+    }
+    at::Tensor thetaDelta = theta - theta.detach();  // zero, with d/dtheta = 1
+    JumpReluStep r;
+    // d f / d theta = -theta * K((pre - theta) / eps) / eps
+    r.features = pre * active - (kernel * theta.detach()) * thetaDelta;
+    // d H(pre - theta) / d theta = -K((pre - theta) / eps) / eps
+    r.l0 = (active - kernel * thetaDelta).sum(-1).mean();
+    return r;
+}
+
+}  // namespace
+
+SaeStepper::SaeStepper(const SaeTrainOptions& o, long dIn, long dOut, const at::Tensor& meanOut)
+    : o_(o), transcoder_(!o.hookOut.empty()), jump_(o.arch == "jumprelu"), dOut_(dOut),
+      bandwidth_(kJumpBandwidth * std::sqrt(static_cast<double>(dIn))) {
+    Wdec_ = at::randn({o.dSae, dOut});
+    Wdec_ = Wdec_ / Wdec_.norm(2, -1, true);
+    Wenc_ = transcoder_ ? at::randn({dIn, o.dSae}) / std::sqrt(static_cast<double>(dIn)) : Wdec_.t().clone();
+    Wdec_.requires_grad_();
+    Wenc_.requires_grad_();
+    bEnc_ = at::zeros({o.dSae}).requires_grad_();
+    bDec_ = meanOut.detach().clone().requires_grad_();
+    // JumpReLU thresholds live in log space so they stay positive (Rajamanoharan et al. 2024).
+    logTheta_ = at::full({o.dSae}, std::log(kJumpInitThreshold * std::sqrt(static_cast<double>(dIn)))).requires_grad_();
+    // Thresholds get their own, faster group: Adam moves a log-threshold by about lr per
+    // step, and thresholds must climb orders of magnitude from their initial value within a
+    // few thousand steps (Gemma Scope trained for hundreds of thousands).
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<at::Tensor>{Wenc_, Wdec_, bEnc_, bDec_},
+                        std::make_unique<torch::optim::AdamOptions>(o.lr));
+    if (jump_)
+        groups.emplace_back(std::vector<at::Tensor>{logTheta_},
+                            std::make_unique<torch::optim::AdamOptions>(o.lr * kJumpThresholdLrScale));
+    adam_ = std::make_unique<torch::optim::Adam>(std::move(groups),
+                                                 torch::optim::AdamOptions(o.lr).betas(std::make_tuple(0.9, 0.999)));
+    lastFired_ = at::zeros({o.dSae}, at::kLong);
+    deadWindow_ = std::min<long>((o.tokens + o.klTokens) / 4, 500'000);
+    nextResample_ = 2 * deadWindow_;  // the first check that can find a dead feature
+    kAux_ = static_cast<int>(std::min<long>(dOut / 2, o.dSae / 2));
+}
+
+void SaeStepper::setLearningRate(double lr) {
+    for (size_t g = 0; g < adam_->param_groups().size(); ++g)
+        static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
+}
+
+SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, double lr, double sparsityRamp) {
+    const long n = x.size(0);
+    at::Tensor xin = transcoder_ ? x : x - bDec_;
+    at::Tensor f, l0Ste, recon, active, pre;
+    if (o_.arch == "topk" || o_.arch == "batchtopk") {
+        // The backward pass touches only the selected features (train/SparseCode.h).
+        const SparseCode c = o_.arch == "topk" ? topKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k)
+                                               : batchTopKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k);
+        recon = c.recon;
+        at::NoGradGuard ng;
+        at::Tensor on = c.act > 0;
+        lastFired_.index_fill_(0, c.features.masked_select(on), tokens_ + n);
+        active = c.rows.defined() ? at::bincount(c.rows.masked_select(on), {}, n) : on.sum(-1);
+    } else {
+        pre = at::addmm(bEnc_, xin, Wenc_);
+        if (jump_) {
+            JumpReluStep j = jumpReluStep(pre, logTheta_, bandwidth_);
+            f = j.features;
+            l0Ste = j.l0;
+        } else {
+            f = at::relu(pre);
+        }
+        recon = at::addmm(bDec_, f, Wdec_);
+        at::NoGradGuard ng;
+        at::Tensor on = f > 0;
+        lastFired_.masked_fill_(on.any(0), tokens_ + n);
+        active = on.sum(-1);
+    }
+    at::Tensor mse = (recon - y).pow(2).sum(-1).mean();
+    at::Tensor loss = mse;
+    if (o_.arch == "relu") {
+        loss = loss + o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
+    } else if (jump_) {
+        loss = loss + o_.l1 * sparsityRamp * l0Ste;
+    } else if (at::Tensor dead = deadFeatures(); dead.defined()) {
+        // AuxK: let the dead features explain what the live ones missed. Computed densely
+        // over the dead features only (a few percent of them): gathering kAux encoder
+        // columns per token instead moved tens of megabytes a step and halved throughput.
+        at::Tensor residual = (y - recon).detach();
+        at::Tensor preDead = at::addmm(bEnc_.index_select(0, dead), xin, Wenc_.index_select(1, dead));
+        auto [val, pos] = preDead.topk(std::min<long>(kAux_, dead.size(0)), -1);
+        at::Tensor code = at::zeros_like(preDead).scatter(-1, pos, at::relu(val));
+        at::Tensor auxRecon = at::mm(code, Wdec_.index_select(0, dead));
+        at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
+        loss = loss + aux / 32.0;
+    }
+    update(loss, lr, n);
+    if ((o_.arch == "topk" || o_.arch == "batchtopk") && tokens_ >= nextResample_) {
+        nextResample_ += deadWindow_;
+        // Not once the learning rate decays (the last 20%): a resampled feature needs time.
+        if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(y - recon.detach());
+    }
+    Stats s;
+    s.mse = mse.item<double>() / dOut_;
+    s.l0 = active.to(at::kDouble).mean().item<double>();
+    return s;
+}
+
+at::Tensor SaeStepper::reconstruct(const at::Tensor& x) {
+    const long n = x.size(0);
+    at::Tensor xin = transcoder_ ? x : x - bDec_;
+    const SparseCode c = o_.arch == "topk" ? topKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k)
+                                           : batchTopKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k);
+    at::NoGradGuard ng;
+    lastFired_.index_fill_(0, c.features.masked_select(c.act > 0), tokens_ + n);
+    return c.recon;
+}
+
+void SaeStepper::update(const at::Tensor& loss, double lr, long tokens) {
+    setLearningRate(lr);
+    adam_->zero_grad();
+    loss.backward();
+    adam_->step();
+    if (o_.arch != "relu") {
+        at::NoGradGuard ng;
+        Wdec_.div_(Wdec_.norm(2, -1, true).clamp_min(1e-8));
+    }
+    tokens_ += tokens;
+}
+
+double SaeStepper::batchTopKThreshold(const at::Tensor& x) const {
+    at::NoGradGuard ng;
+    at::Tensor pre = at::addmm(bEnc_, transcoder_ ? x : x - bDec_, Wenc_).reshape({-1});
+    return std::get<0>(pre.topk(x.size(0) * o_.k, -1, true, false)).min().item<double>();
+}
+
+double SaeStepper::deadFraction() const {
+    if (tokens_ <= deadWindow_) return 0.0;
+    return ((tokens_ - lastFired_) > deadWindow_).to(at::kDouble).mean().item<double>();
+}
+
+void SaeStepper::loadRaw(const SaeWeights& w, double sIn, double sOut) {
+    at::NoGradGuard ng;
+    Wenc_.copy_(w.W_enc.to(at::kFloat) / sIn);
+    Wdec_.copy_(w.W_dec.to(at::kFloat) * sOut);
+    Wdec_.div_(Wdec_.norm(2, -1, true).clamp_min(1e-8));
+    bEnc_.copy_(w.b_enc.to(at::kFloat));
+    bDec_.copy_(w.b_dec.to(at::kFloat) * sOut);
+    if (jump_ && w.threshold.defined()) logTheta_.copy_(w.threshold.to(at::kFloat).clamp_min(1e-12).log());
+}
+
+SaeWeights SaeStepper::rawWeights(double sIn, double sOut) const {
+    at::NoGradGuard ng;
+    SaeWeights w;
+    // Encoder on raw x: (x*sIn - bDec) W = (x - bDec/sIn)(sIn W); SAEs have sIn == sOut.
+    w.W_enc = (Wenc_ * sIn).detach().clone();
+    w.W_dec = (Wdec_ / sOut).detach().clone();
+    w.b_enc = bEnc_.detach().clone();
+    w.b_dec = (bDec_ / sOut).detach().clone();
+    // Pre-activations on raw x equal those on scaled x, so thresholds carry over unchanged.
+    if (jump_) w.threshold = logTheta_.exp().detach().clone();
+    return w;
+}
+
+// Dead features start again from directions the SAE reconstructs worst (Bricken et al.
+// 2023): AuxK keeps most features alive, but at the learning rates that train best, a few
+// percent still die and stay dead. Each gets a decoder row along the residual of an input
+// drawn with probability proportional to its squared error, a matching encoder column at a
+// fifth of the live columns' mean norm, a zero bias, fresh Adam moments, and a new window.
+void SaeStepper::resampleDead(const at::Tensor& residual) {
+    at::NoGradGuard ng;
+    at::Tensor dead = deadFeatures();
+    if (!dead.defined()) return;
+    const long m = dead.size(0);
+    at::Tensor err = residual.pow(2).sum(-1);
+    if (err.sum().item<double>() <= 0) return;
+    at::Tensor dirs = residual.index_select(0, at::multinomial(err, m, true));
+    dirs = dirs / dirs.norm(2, -1, true).clamp_min(1e-8);
+    at::Tensor alive = ((tokens_ - lastFired_) <= deadWindow_);
+    const double encNorm = Wenc_.norm(2, 0).masked_select(alive).mean().item<double>();
+    Wdec_.index_copy_(0, dead, dirs);
+    Wenc_.index_copy_(1, dead, dirs.t() * (0.2 * encNorm));
+    bEnc_.index_fill_(0, dead, 0.0);
+    for (const at::Tensor& p : {Wdec_, Wenc_, bEnc_}) {
+        auto it = adam_->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        if (it == adam_->state().end()) continue;
+        auto& st = static_cast<torch::optim::AdamParamState&>(*it->second);
+        const long dim = p.is_same(Wenc_) ? 1 : 0;
+        st.exp_avg().index_fill_(dim, dead, 0.0);
+        st.exp_avg_sq().index_fill_(dim, dead, 0.0);
+    }
+    lastFired_.index_fill_(0, dead, tokens_);
+    resampled_ += m;
+}
+
+// Indices of the features that have not fired within the dead window (undefined when there
+// are none, or before a window has passed).
+at::Tensor SaeStepper::deadFeatures() const {
+    if (tokens_ <= deadWindow_) return {};
+    at::Tensor dead = ((tokens_ - lastFired_) > deadWindow_).nonzero().squeeze(1);
+    return dead.size(0) > 0 ? dead : at::Tensor();
+}
+
+}  // namespace cs
