@@ -172,6 +172,9 @@ private Q_SLOTS:
         QVERIFY2(r.metrics.varianceExplained > 0.5, std::to_string(r.metrics.varianceExplained).c_str());
         auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
         QCOMPARE(cfg["metadata"]["circuitscope_training"]["kl_tokens"].get<long>(), r.klTokens);
+        // The starting SAE's own record travels with the result.
+        QCOMPARE(cfg["metadata"]["circuitscope_init"]["path"].get<std::string>(), base.outDir);
+        QCOMPARE(cfg["metadata"]["circuitscope_init"]["circuitscope_metrics"]["ce_increase"].get<double>(), before.ceIncrease);
         // A mismatched starting point is refused, naming it.
         cs::SaeTrainOptions wrong = smallSaeOptions("train-sae-kl-wrong");
         wrong.initFrom = base.outDir;

@@ -17,7 +17,7 @@ void addEvalSaeCommand(CLI::App& app, CommandRunner& run) {
     struct Args {
         std::string model, sae, corpus;
         double heldOut = 0.1;
-        long tokens = 16384;
+        long tokens = 65536;  // as train-sae measures (at most the held-out text)
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo'")->required();

@@ -40,9 +40,8 @@ double summedNll(const at::Tensor& logits, const at::Tensor& ids) {
 }
 
 // The saved SAE that --init names, checked against what this run trains.
-SaeWeights initialWeights(const SaeTrainOptions& o, long dIn, long dOut) {
-    auto sae = loadSae(o.initFrom);
-    const SaeConfig& c = sae->config();
+SaeWeights initialWeights(const SaeTrainOptions& o, const Sae& sae, long dIn, long dOut) {
+    const SaeConfig& c = sae.config();
     if (o.arch != "topk" || c.architecture != SaeArch::TopK)
         failIn(o.initFrom, "--init starts from a TopK SAE, trained with --arch topk");
     if (c.hookName != o.hook || !o.hookOut.empty())
@@ -50,7 +49,7 @@ SaeWeights initialWeights(const SaeTrainOptions& o, long dIn, long dOut) {
     if (c.dSae != o.dSae || c.dIn != dIn || c.dOut != dOut || c.k != o.k)
         failIn(o.initFrom, "has d_sae " + std::to_string(c.dSae) + ", k " + std::to_string(c.k) +
                                "; this run asks for d_sae " + std::to_string(o.dSae) + ", k " + std::to_string(o.k));
-    return sae->weights();
+    return sae.weights();
 }
 
 }  // namespace
@@ -198,7 +197,15 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     const double sIn = std::sqrt(static_cast<double>(dIn)) / x0.norm(2, -1).mean().item<double>();
     const double sOut = std::sqrt(static_cast<double>(dOut)) / y0.norm(2, -1).mean().item<double>();
     SaeStepper stepper(o, dIn, dOut, (y0 * sOut).mean(0));
-    if (!o.initFrom.empty()) stepper.loadRaw(initialWeights(o, dIn, dOut), sIn, sOut);
+    nlohmann::json initRecord;  // how the starting SAE was made, kept in the output's metadata
+    if (!o.initFrom.empty()) {
+        auto init = loadSae(o.initFrom);
+        stepper.loadRaw(initialWeights(o, *init, dIn, dOut), sIn, sOut);
+        const auto& meta = init->config().extraMetadata;
+        initRecord = {{"path", o.initFrom}};
+        for (const char* key : {"circuitscope_training", "circuitscope_metrics"})
+            if (meta.contains(key)) initRecord[key] = meta[key];
+    }
 
     // Shuffling buffer, refilled with fresh windows when half of it has been used; or, with a
     // pool, filled once, a buffer's worth of windows per model run (to bound the run's memory)
@@ -347,6 +354,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         {"resampled_features", rep.resampledFeatures}, {"kl_tokens", rep.klTokens},
         {"kl_lr", o.klLr > 0 ? o.klLr : o.lr / 3.0}, {"kl_mse_weight", o.klMseWeight}};
     withMetrics.extraMetadata["circuitscope_metrics"] = metricsJson(rep.metrics);
+    if (!initRecord.is_null()) withMetrics.extraMetadata["circuitscope_init"] = initRecord;
     Sae out(withMetrics, sae->weights());
     out.sparsity = sae->sparsity;
     saveSaeLens(out, o.outDir, o.storeF16);
