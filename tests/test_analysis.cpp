@@ -80,6 +80,28 @@ class TestAnalysis : public QObject {
         // The lens' last row is the model's own output.
         for (int t = 0; t < a.length(); ++t) diff(a.lensTop.back()[t][0].probability, a.next[t][0].probability);
         QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
+
+        // In stages: tokens, then the forward pass, then the lens; the complete analysis equals
+        // the one-call analysis, and the snapshots share its attention patterns.
+        std::vector<std::shared_ptr<const cs::PromptAnalysis>> stages;
+        auto full = cs::analyzeTokensInStages(*model, *tok, ids, 6, [&](std::shared_ptr<const cs::PromptAnalysis> s) {
+            stages.push_back(std::move(s));
+        });
+        QCOMPARE(stages.size(), size_t(3));
+        QVERIFY(stages[2] == full);
+        QCOMPARE(int(stages[0]->stage), int(cs::AnalysisStage::Tokens));
+        QCOMPARE(stages[0]->ids, ids);
+        QCOMPARE(stages[0]->texts, a.texts);
+        QVERIFY(!stages[0]->hasAttention() && stages[0]->next.empty() && !stages[0]->hasLens());
+        QCOMPARE(int(stages[1]->stage), int(cs::AnalysisStage::Forward));
+        QVERIFY(stages[1]->hasAttention() && !stages[1]->hasLens());
+        QCOMPARE(stages[1]->next.size(), size_t(a.length()));
+        QVERIFY(stages[1]->attention == full->attention);
+        QCOMPARE(int(full->stage), int(cs::AnalysisStage::Complete));
+        QCOMPARE(*full->attention, *a.attention);
+        QCOMPARE(full->lensNormed, a.lensNormed);
+        QCOMPARE(full->lensRows, a.lensRows);
+        for (int t = 0; t < a.length(); ++t) QCOMPARE(full->next[t][0].id, a.next[t][0].id);
     }
 
 private Q_SLOTS:

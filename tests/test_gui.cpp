@@ -199,6 +199,71 @@ private Q_SLOTS:
         QCOMPARE(f.window.tokenView()->chipCount(), chips);
     }
 
+    // A run's analysis is shown in stages (tokens, attention, lens), each from the same run; the
+    // token stream has the new tokens from the first stage on, while the lens view keeps the last
+    // complete analysis until the lens arrives. A cancel after a stage has been shown puts the
+    // previous result back in every view, with its selected position.
+    void stagesArriveInOrderAndACancelMidRunRestores() {
+        Fixture f(dir_);
+        f.session.setStagesAbove(0);  // this model's analysis is far quicker than the default threshold
+        f.session.selectPosition(2);
+        const QString lensHoverBefore = f.window.logitLensView()->hoverText(0, 0);
+        const int chips = f.window.tokenView()->chipCount();
+        struct Seen {
+            cs::AnalysisStage stage;
+            int run, chips;
+            bool lensFromBefore;
+        };
+        std::vector<Seen> seen;
+        auto c = connect(&f.session, &SessionController::shownAnalysisChanged, this, [&] {
+            const auto& a = f.session.shownAnalysis();
+            seen.push_back({a->stage, f.session.shownRun(), f.window.tokenView()->chipCount(),
+                            f.window.logitLensView()->table()->rowCount() > 0 &&
+                                f.window.logitLensView()->hoverText(0, 0) == lensHoverBefore});
+        });
+        RunSettings s;
+        s.prompt = "Tom had a big red ball and a small blue kite";
+        s.maxNewTokens = 0;
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        f.session.run(s);
+        QVERIFY(finished.wait(20000));
+        QCOMPARE(seen.size(), size_t(3));
+        QCOMPARE(int(seen[0].stage), int(cs::AnalysisStage::Tokens));
+        QCOMPARE(int(seen[1].stage), int(cs::AnalysisStage::Forward));
+        QCOMPARE(int(seen[2].stage), int(cs::AnalysisStage::Complete));
+        QCOMPARE(seen[0].run, seen[2].run);
+        const int newChips = f.session.analysis()->length();
+        QVERIFY(newChips != chips);
+        QCOMPARE(seen[0].chips, newChips);   // tokens shown at the first stage
+        QVERIFY(seen[0].lensFromBefore);     // the lens still the previous run's until its stage
+        QVERIFY(seen[1].lensFromBefore);
+        QVERIFY(!seen[2].lensFromBefore);
+        QVERIFY(f.session.shownAnalysis() == f.session.result().analysis);
+        disconnect(c);
+
+        // Cancelled as soon as its tokens are on screen.
+        auto complete = f.session.result().analysis;
+        f.session.selectPosition(3);
+        int tokensShown = 0;
+        c = connect(&f.session, &SessionController::shownAnalysisChanged, this, [&] {
+            if (f.session.shownAnalysis()->stage != cs::AnalysisStage::Tokens) return;
+            ++tokensShown;
+            QCOMPARE(f.window.tokenView()->chipCount(), f.session.shownAnalysis()->length());
+            f.session.cancel();
+        });
+        s.prompt = "Once upon a time there was a dog";
+        QSignalSpy finished2(&f.session, &SessionController::runFinished);
+        f.session.run(s);
+        QTRY_COMPARE_WITH_TIMEOUT(tokensShown, 1, 20000);
+        QTest::qWait(300);
+        disconnect(c);
+        QCOMPARE(finished2.count(), 0);
+        QVERIFY(f.session.shownAnalysis() == complete);
+        QCOMPARE(f.window.tokenView()->chipCount(), complete->length());
+        QCOMPARE(f.session.selection().position, 3);
+        QCOMPARE(f.window.attentionView()->selectedRow(), 3);
+    }
+
     void failedLoadShowsAnErrorAndKeepsTheWindowUsable() {
         SessionController session;
         MainWindow window(&session);

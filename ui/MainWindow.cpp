@@ -335,7 +335,8 @@ void MainWindow::setThemeKind(int kind) {
     // Views paint from the theme's colours: rebuild what they cached.
     attention_->plot()->applyColors(viewColors());
     lens_->plot()->applyColors(viewColors());
-    if (session_->analysis()) Q_EMIT session_->runFinished(session_->result());
+    attention_->refreshColors();
+    lens_->refreshColors();
     update();
 }
 

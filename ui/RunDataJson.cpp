@@ -8,7 +8,7 @@ nlohmann::json runDataJson(const SessionController& session, const std::string& 
     nlohmann::json doc = analysisToJson(*session.analysis(), view, layer, head);
     const int tracked = session.selection().lensToken;
     if (tracked >= 0 && (view == "logit-lens" || view == "all"))
-        addTrackedLens(doc, tracked, session.tokenText(tracked).toStdString(), session.lensProbabilities(tracked));
+        addTrackedLens(doc, tracked, session.tokenText(tracked).toStdString(), session.lensProbabilities(*session.analysis(), tracked));
     return doc;
 }
 

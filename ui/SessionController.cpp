@@ -61,10 +61,42 @@ void SessionController::setBusy(bool busy) {
 void SessionController::cancel() {
     ++*ticket_;
     setBusy(false);
+    restoreComplete();
+}
+
+void SessionController::restoreComplete() {
+    if (!midRun_) return;
+    midRun_ = false;
+    shown_ = result_.analysis;
+    shownRun_ = result_.run;
+    Selection s = selection_;
+    s.position = positionBeforeRun_;
+    selection_ = clamped(s);
+    Q_EMIT shownAnalysisChanged();
+}
+
+void SessionController::showStage(std::shared_ptr<const PromptAnalysis> stage, int run) {
+    const bool first = !midRun_;  // the views still show a complete run
+    if (first) positionBeforeRun_ = selection_.position;
+    shown_ = std::move(stage);
+    shownRun_ = run;
+    midRun_ = shown_->stage != AnalysisStage::Complete;
+    // The layer and head carry over; the position stays if it still exists, else the last token
+    // (a restored session's selection instead, on its run's first stage). Set before the signal,
+    // which every view handles by rebuilding from the analysis and the selection together.
+    Selection next = selection_;
+    if (first && hasPending_) {
+        next = pendingSelection_;
+        hasPending_ = false;
+    } else if (next.position >= shown_->length()) {
+        next.position = -1;
+    }
+    selection_ = clamped(next);
+    Q_EMIT shownAnalysisChanged();
 }
 
 Selection SessionController::clamped(Selection s) const {
-    const int T = analysis() ? analysis()->length() : 0;
+    const int T = shown_ ? shown_->length() : 0;
     s.position = T == 0 ? -1 : std::clamp(s.position < 0 ? T - 1 : s.position, 0, T - 1);
     s.layer = std::clamp(s.layer, 0, std::max(0, layers() - 1));
     s.head = std::clamp(s.head, 0, std::max(0, heads() - 1));
@@ -120,10 +152,10 @@ QString SessionController::tokenText(int tokenId) const {
     return QString::fromStdString(tokenizer_->tokenText(tokenId));
 }
 
-std::vector<std::vector<float>> SessionController::lensProbabilities(int tokenId) const {
-    if (!model_ || !analysis()) return {};
+std::vector<std::vector<float>> SessionController::lensProbabilities(const PromptAnalysis& a, int tokenId) const {
+    if (!model_ || !a.hasLens()) return {};
     try {
-        return cs::lensProbabilities(*model_, *analysis(), tokenId);
+        return cs::lensProbabilities(*model_, a, tokenId);
     } catch (const std::exception&) {
         return {};  // an id outside the vocabulary: nothing to show
     }
@@ -156,6 +188,10 @@ void SessionController::loadModel(const QString& dir) {
             tokenizer_ = tok;
             modelDir_ = dir;
             result_ = RunResult();  // an analysis of another model's tokens means nothing here
+            shown_.reset();
+            shownRun_ = ticket;
+            lastAnalysisSeconds_ = -1;
+            midRun_ = false;
             selection_ = Selection();
             Q_EMIT modelLoaded(modelSummary());
         });
@@ -171,8 +207,9 @@ void SessionController::run(const RunSettings& settings) {
     auto counter = ticket_;
     auto model = model_;
     auto tok = tokenizer_;
+    const bool staged = lastAnalysisSeconds_ < 0 || lastAnalysisSeconds_ > stagesAbove_;
     setBusy(true);
-    QThreadPool::globalInstance()->start([this, model, tok, settings, ticket, counter] {
+    QThreadPool::globalInstance()->start([this, model, tok, settings, ticket, counter, staged] {
         RunResult r;
         r.settings = settings;
         QString error;
@@ -212,8 +249,16 @@ void SessionController::run(const RunSettings& settings) {
             std::vector<int> all = ids;
             for (long id : out) all.push_back(static_cast<int>(id));
             r.continuation = QString::fromStdString(tok->decode(std::vector<int>(all.begin() + ids.size(), all.end())));
-            r.analysis = std::make_shared<const PromptAnalysis>(
-                analyzeTokens(*model, *tok, all, static_cast<int>(ids.size())));
+            AnalysisStageCallback onStage;
+            if (staged)
+                onStage = [this, ticket, counter](std::shared_ptr<const PromptAnalysis> stage) {
+                    // The last comes with the result.
+                    if (stage->stage == AnalysisStage::Complete || *counter != ticket) return;
+                    QMetaObject::invokeMethod(this, [this, stage, ticket, counter] {
+                        if (*counter == ticket) showStage(stage, ticket);
+                    });
+                };
+            r.analysis = analyzeTokensInStages(*model, *tok, all, static_cast<int>(ids.size()), onStage);
             r.analysisSeconds = r.analysis->totalSeconds;
         } catch (const std::exception& e) {
             error = firstLine(e);
@@ -222,18 +267,14 @@ void SessionController::run(const RunSettings& settings) {
             if (*counter != ticket) return;  // superseded or cancelled
             setBusy(false);
             if (!error.isEmpty()) {
+                restoreComplete();
                 Q_EMIT failed(error);
                 return;
             }
-            const Selection keep = hasPending_ ? pendingSelection_ : selection_;
-            hasPending_ = false;
             result_ = r;
-            // The layer and head carry over; the position stays if it still exists, else the last
-            // token. Set before runFinished, which every view handles by rebuilding from the
-            // result and the selection together: one update per view, not two.
-            Selection next = keep;
-            if (next.position >= r.analysis->length()) next.position = -1;
-            selection_ = clamped(next);
+            result_.run = ticket;
+            lastAnalysisSeconds_ = r.analysisSeconds;
+            showStage(r.analysis, ticket);
             Q_EMIT runFinished(result_);
         });
     });

@@ -2,8 +2,9 @@
 // The session every view observes, and the thin async layer between views and core/: it owns the
 // loaded model, runs loads and prompt runs on a worker thread, holds the latest analysis and the
 // selection (position, layer, head) that all views share, and reports with signals on the GUI
-// thread. A newer request supersedes an older one; a cancelled or failed run leaves the previous
-// analysis in place.
+// thread. A newer request supersedes an older one. A run's analysis arrives in stages (tokens,
+// then attention, then the logit lens; analyzeTokensInStages) and each is shown as it comes; a
+// cancelled or failed run puts the last complete analysis back.
 #include "analysis/PromptAnalysis.h"
 
 #include <QMetaType>
@@ -34,6 +35,7 @@ struct RunResult {
     QString continuation;      // the generated text
     double generateSeconds = 0;
     double analysisSeconds = 0;
+    int run = 0;  // SessionController::shownRun() while this result is shown
 };
 
 struct Selection {
@@ -67,8 +69,22 @@ public:
     int layers() const;
     int heads() const;
 
+    // The last complete run: what exports, saved sessions and the lens tracker work from.
     const RunResult& result() const { return result_; }
     const PromptAnalysis* analysis() const { return result_.analysis.get(); }
+    // What the views show: the newest stage of the run under way, else the last complete run.
+    // A view keeps the pointer it drew from, so a stage without its part (attention before the
+    // forward pass ends) leaves its picture as it was, and consistent.
+    const std::shared_ptr<const PromptAnalysis>& shownAnalysis() const { return shown_; }
+    // Intermediate stages are shown only when the model's last analysis took longer than this
+    // (and on a model's first run): on this 2-core machine, painting while the worker computes
+    // slowed the worker by 40-80% (bench_gui), more than the overlap saved on the demo model's
+    // 4 ms analysis; on GPT-2 small, whose lens takes 600 ms, the tokens and attention appear
+    // half a second sooner. 0: always.
+    void setStagesAbove(double seconds) { stagesAbove_ = seconds; }
+    // Which run shownAnalysis() comes from (stages of one run share it): a view whose part did
+    // not change between stages can skip its update.
+    int shownRun() const { return shownRun_; }
 
     const Selection& selection() const { return selection_; }
     // Clamped to the current analysis and model; emits selectionChanged only on a change.
@@ -82,9 +98,9 @@ public:
     // a vocabulary piece ("▁cat", "Ġcat"). -1 with a one-line reason in `error` otherwise.
     int tokenIdFor(const QString& text, QString* error) const;
     QString tokenText(int tokenId) const;
-    // P(tokenId) at every lens row and position of the current analysis ([row][t]); empty
-    // without an analysis.
-    std::vector<std::vector<float>> lensProbabilities(int tokenId) const;
+    // P(tokenId) at every lens row and position of `a`, an analysis of the loaded model
+    // ([row][t]); empty when it has no lens yet.
+    std::vector<std::vector<float>> lensProbabilities(const PromptAnalysis& a, int tokenId) const;
     // The selection the next finished run lands on (a restored session), instead of keeping the current one.
     void restoreSelectionAfterNextRun(const Selection& s) { pendingSelection_ = s; hasPending_ = true; }
 
@@ -92,6 +108,10 @@ Q_SIGNALS:
     void modelLoaded(const QString& summary);
     // A new result; the selection has already been updated for it (no selectionChanged follows).
     void runFinished(const cs::ui::RunResult& result);
+    // shownAnalysis() changed: a stage of a run arrived, a run finished (emitted just before
+    // runFinished), or a cancelled or failed run put the last complete analysis back. The selection
+    // has already been clamped to it.
+    void shownAnalysisChanged();
     void progress(int done, int total);
     void selectionChanged(const cs::ui::Selection& selection);
     void failed(const QString& message);
@@ -101,12 +121,20 @@ private:
     void setBusy(bool busy);
     Selection clamped(Selection s) const;
     void applySelection(const Selection& want);  // clamps; emits selectionChanged on a change
+    void showStage(std::shared_ptr<const PromptAnalysis> stage, int run);
+    void restoreComplete();  // a run ended without a result: show the last complete one again
 
     std::shared_ptr<Transformer> model_;
     std::shared_ptr<Tokenizer> tokenizer_;
     QString modelDir_;
     RunResult result_;
+    std::shared_ptr<const PromptAnalysis> shown_;
     Selection selection_;
+    int shownRun_ = 0;
+    double stagesAbove_ = 0.05;
+    double lastAnalysisSeconds_ = -1;  // the loaded model's last analysis; -1 before one
+    bool midRun_ = false;         // shown_ is a stage of a run that has not finished
+    int positionBeforeRun_ = -1;  // restored with the last complete analysis
     Selection pendingSelection_;
     bool hasPending_ = false;
     bool busy_ = false;

@@ -56,20 +56,27 @@ std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& logits, c
 
 }  // namespace
 
-PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
-                             int promptLength, const AnalysisOptions& opt) {
+namespace {
+
+// Fills `a` stage by stage; `publish(stage)` is called after each earlier stage with `a` as far as
+// it has got.
+void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
+             int promptLength, const AnalysisOptions& opt, const std::function<void(AnalysisStage)>& publish) {
     if (ids.empty()) throw Error("nothing to analyse: the token sequence is empty");
     c10::InferenceMode guard;
     const auto t0 = Clock::now();
     const auto& cfg = model.config();
     const long T = static_cast<long>(ids.size());
-    PromptAnalysis a;
+    if (T > cfg.nCtx)
+        throw Error("the sequence has " + std::to_string(T) + " tokens; the model's context is " +
+                    std::to_string(cfg.nCtx));
     a.ids = ids;
     a.promptLength = promptLength;
     a.layers = cfg.nLayers;
     a.heads = cfg.nHeads;
     TokenTexts texts(tok);
     for (int id : ids) a.texts.push_back(texts(id));
+    if (publish) publish(AnalysisStage::Tokens);
 
     Hooks hooks;
     hooks.cache("blocks.0.hook_resid_pre");
@@ -86,12 +93,16 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
     a.modelSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
     a.next = topTokens(logits, at::logsumexp(logits, -1), opt.topK, texts);
-    a.attention.resize(cfg.nLayers);
-    for (int l = 0; l < cfg.nLayers; ++l) {
-        at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].contiguous();  // [H, T, T]
-        const float* d = p.data_ptr<float>();
-        for (long h = 0; h < p.size(0); ++h) a.attention[l].emplace_back(d + h * T * T, d + (h + 1) * T * T);
+    {
+        auto patterns = std::make_shared<std::vector<float>>();
+        patterns->reserve(static_cast<size_t>(cfg.nLayers) * cfg.nHeads * T * T);
+        for (int l = 0; l < cfg.nLayers; ++l) {
+            at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].contiguous();  // [H, T, T]
+            patterns->insert(patterns->end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+        }
+        a.attention = std::move(patterns);
     }
+    if (publish) publish(AnalysisStage::Forward);
 
     // Logit lens: every layer's residual through the final norm and unembedding, in one batch.
     std::vector<at::Tensor> rows{cache.at("blocks.0.hook_resid_pre")[0]};
@@ -120,6 +131,32 @@ PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, con
         a.lensNextProbability.push_back(std::move(p));
     }
     a.totalSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
+                             int promptLength, const AnalysisOptions& opt) {
+    PromptAnalysis a;
+    analyze(a, model, tok, ids, promptLength, opt, nullptr);
+    return a;
+}
+
+std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(const Transformer& model, const Tokenizer& tok,
+                                                            const std::vector<int>& ids, int promptLength,
+                                                            const AnalysisStageCallback& onStage,
+                                                            const AnalysisOptions& opt) {
+    auto a = std::make_shared<PromptAnalysis>();
+    std::function<void(AnalysisStage)> publish;
+    if (onStage)
+        publish = [&](AnalysisStage stage) {
+            auto snapshot = std::make_shared<PromptAnalysis>(*a);
+            snapshot->stage = stage;
+            onStage(std::move(snapshot));
+        };
+    analyze(*a, model, tok, ids, promptLength, opt, publish);
+    a->stage = AnalysisStage::Complete;
+    if (onStage) onStage(a);
     return a;
 }
 

@@ -3,6 +3,8 @@
 // next-token predictions at every position, every attention pattern, and the logit lens (each
 // layer's residual stream read through the model's own final norm and unembedding). Plain C++
 // types, so the UI layer copies nothing from LibTorch and a figure export needs no model.
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,15 +23,25 @@ struct AnalysisOptions {
     int topK = 10;  // predictions kept per position (and per layer for the lens)
 };
 
+// How far an analysis has got; a viewer shows each part as soon as it is there (see
+// analyzeTokensInStages).
+enum class AnalysisStage {
+    Tokens,    // ids, texts, promptLength, layers, heads: before the model runs
+    Forward,   // + next and the attention patterns
+    Complete,  // + the logit lens
+};
+
 struct PromptAnalysis {
+    AnalysisStage stage = AnalysisStage::Complete;
     std::vector<int> ids;             // the whole sequence: prompt (with BOS if the model uses one) + generated
     std::vector<std::string> texts;   // each token's text as the tokenizer spells it
     int promptLength = 0;             // ids[0, promptLength) came from the prompt
     int layers = 0, heads = 0;
     // next[t]: the model's top predictions for the token after position t, descending.
     std::vector<std::vector<TokenProbability>> next;
-    // attention[l][h]: T x T row-major, row = query position, column = key position.
-    std::vector<std::vector<std::vector<float>>> attention;
+    // Every head's pattern, [layer][head][query][key] contiguous. Shared, immutable storage: the
+    // snapshots of a staged analysis hold the same patterns without copying them.
+    std::shared_ptr<const std::vector<float>> attention;
     // Logit lens over layers+1 rows: row 0 reads the embeddings (hook_resid_pre of block 0), row
     // r > 0 reads blocks.(r-1).hook_resid_post; the last row is the model's own output.
     std::vector<std::string> lensRows;                          // "embed", "L0", ...
@@ -45,14 +57,32 @@ struct PromptAnalysis {
     double totalSeconds = 0;   // forward pass plus everything derived here
 
     int length() const { return static_cast<int>(ids.size()); }
+    bool hasAttention() const { return attention != nullptr; }
+    bool hasLens() const { return !lensRows.empty(); }
+    // One head's T x T pattern, row = query position, column = key position.
+    const float* attentionPattern(int layer, int head) const {
+        const size_t T = ids.size();
+        return attention->data() + (static_cast<size_t>(layer) * heads + head) * T * T;
+    }
     float attentionWeight(int layer, int head, int query, int key) const {
-        return attention[layer][head][static_cast<size_t>(query) * ids.size() + key];
+        return attentionPattern(layer, head)[static_cast<size_t>(query) * ids.size() + key];
     }
 };
 
 // ids must be non-empty and fit the model's context; throws cs::Error otherwise.
 PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
                              int promptLength, const AnalysisOptions& opt = {});
+
+// The same analysis, handed out as it is made: `onStage` gets an immutable snapshot after the
+// tokens (before the model runs), after the forward pass, and the complete analysis, which is
+// also returned. A viewer shows the tokens while the model runs and the attention while the lens
+// is computed (the lens is the slow part on a large vocabulary). Snapshots share the attention
+// patterns; each costs a copy of the per-token data only. `onStage` runs on the calling thread.
+using AnalysisStageCallback = std::function<void(std::shared_ptr<const PromptAnalysis>)>;
+std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(const Transformer& model, const Tokenizer& tok,
+                                                            const std::vector<int>& ids, int promptLength,
+                                                            const AnalysisStageCallback& onStage,
+                                                            const AnalysisOptions& opt = {});
 
 // The logit lens for one chosen token: [row][t] = the probability the lens row gives `tokenId` at
 // position t. Costs rows x positions x d_model multiply-adds, so a view can call it on the GUI

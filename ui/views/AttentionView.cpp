@@ -77,21 +77,43 @@ AttentionView::AttentionView(SessionController* session, QWidget* parent) : QWid
     l->setContentsMargins(0, 0, 0, 0);
     l->addWidget(split);
 
-    connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
-    connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
+    connect(session_, &SessionController::shownAnalysisChanged, this, [this] { takeShown(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { takeShown(); });
     connect(session_, &SessionController::selectionChanged, this, [this](const Selection& s) {
-        if (s.layer != shownLayer_ || s.head != shownHead_ || session_->analysis() != shown_) rebuild();
-        else followSelection();
+        if (s.layer != shownLayer_ || s.head != shownHead_) rebuild();
+        else if (s.position != followed_) followSelection();
     });
     connect(plot_, &HeatmapPlot::cellHovered, this, [this](int key, int query, const QPoint& global) {
         QToolTip::showText(global, hoverText(key, query), plot_);
     });
     connect(plot_, &HeatmapPlot::cellClicked, this, [this](int, int query) { session_->selectPosition(query); });
+    takeShown();  // a view made after a run (a headless export) starts from it
+}
+
+// A stage without attention (the tokens, while the model runs) leaves the picture as it was: it
+// stays drawn from the analysis that had it, until the next one with attention arrives.
+void AttentionView::takeShown() {
+    const auto& a = session_->shownAnalysis();
+    if (a && !a->hasAttention()) {
+        if (session_->selection().position != followed_) followSelection();
+        return;
+    }
+    if (a && shown_ && a->attention == shown_->attention) {  // a later stage of the same run
+        shown_ = a;
+        if (session_->selection().position != followed_) followSelection();
+        return;
+    }
+    shown_ = a;
+    rebuild();
+}
+
+void AttentionView::refreshColors() {
+    thumbs_->refreshColors();
     rebuild();
 }
 
 QString AttentionView::hoverText(int key, int query) const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a || query >= a->length() || key >= a->length()) return {};
     const Selection& s = session_->selection();
     return tr("L%1 H%2: %3 [%4] \u2192 %5 [%6]: %7")
@@ -105,12 +127,12 @@ QString AttentionView::hoverText(int key, int query) const {
 }
 
 void AttentionView::rebuild() {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     const Selection& s = session_->selection();
-    shown_ = a;
     shownLayer_ = s.layer;
     shownHead_ = s.head;
-    if (!a || a->attention.empty()) {
+    if (!a || !a->hasAttention()) {
+        followed_ = -1;
         plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
         title_->setText(tr("No run yet"));
         top_->setRowCount(0);
@@ -128,8 +150,10 @@ void AttentionView::rebuild() {
 }
 
 void AttentionView::followSelection() {
-    const PromptAnalysis* a = session_->analysis();
-    const int q = session_->selection().position;
+    const PromptAnalysis* a = shown_.get();
+    int q = session_->selection().position;
+    followed_ = q;
+    if (!a || q >= a->length()) q = -1;  // a position of the next run's tokens, not yet drawn here
     plot_->highlightRow(q);
     plot_->replot(QCustomPlot::rpQueuedReplot);
     top_->setRowCount(0);
@@ -157,7 +181,7 @@ QString AttentionView::figureName() const {
 }
 
 QSize AttentionView::figureSize() const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a) return {};
     const int side = std::clamp(a->length() * 18, 240, 900);
     return {side + 170, side + 110};
@@ -168,14 +192,14 @@ void AttentionView::paintFigure(QCPPainter& painter, const QSize& size) { plot_-
 AttentionThumbnails::AttentionThumbnails(SessionController* session, QWidget* parent)
     : QWidget(parent), session_(session) {
     setObjectName("attentionThumbnails");
-    connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
-    connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
+    connect(session_, &SessionController::shownAnalysisChanged, this, [this] { takeShown(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { takeShown(); });
     connect(session_, &SessionController::selectionChanged, this, [this] { update(); });
-    rebuild();
+    takeShown();
 }
 
 QSize AttentionThumbnails::sizeHint() const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a) return {200, 200};
     return {kThumbLabel + a->heads * (cell_ + 4), kThumbLabel + a->layers * (cell_ + 4)};
 }
@@ -184,9 +208,18 @@ QRect AttentionThumbnails::cellRect(int layer, int head) const {
     return {kThumbLabel + head * (cell_ + 4), kThumbLabel + layer * (cell_ + 4), cell_, cell_};
 }
 
+// As AttentionView::takeShown: only an analysis with other attention patterns redraws the images.
+void AttentionThumbnails::takeShown() {
+    const auto& a = session_->shownAnalysis();
+    if (a && !a->hasAttention()) return;
+    const bool same = a && shown_ && a->attention == shown_->attention;
+    shown_ = a;
+    if (!same) rebuild();
+}
+
 void AttentionThumbnails::rebuild() {
     images_.clear();
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (a) {
         const int T = a->length();
         // A thumbnail needs no more pixels than it has on screen: long sequences are max-pooled
@@ -195,7 +228,7 @@ void AttentionThumbnails::rebuild() {
         const std::array<QRgb, 256> table = heatTable(viewColors());
         for (int l = 0; l < a->layers; ++l)
             for (int h = 0; h < a->heads; ++h) {
-                const float* pattern = a->attention[l][h].data();  // [query][key], T x T
+                const float* pattern = a->attentionPattern(l, h);  // [query][key], T x T
                 QImage img(side, side, QImage::Format_RGB32);
                 for (int y = 0; y < side; ++y) {
                     auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
@@ -219,7 +252,7 @@ void AttentionThumbnails::paintEvent(QPaintEvent*) {
     QPainter p(this);
     const ViewColors& c = viewColors();
     p.fillRect(rect(), palette().window());
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a || images_.empty()) return;
     p.setPen(c.muted);
     QFont f = font();
@@ -241,7 +274,7 @@ void AttentionThumbnails::paintEvent(QPaintEvent*) {
 }
 
 void AttentionThumbnails::mousePressEvent(QMouseEvent* e) {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a) return;
     for (int l = 0; l < a->layers; ++l)
         for (int h = 0; h < a->heads; ++h)

@@ -25,12 +25,15 @@ public:
     QTableWidget* topTable() const { return top_; }
     int selectedRow() const;  // the query row outlined in the heatmap (-1: none)
     QString hoverText(int key, int query) const;
+    void refreshColors();  // the theme changed: redraw what was drawn in the old colours
+    const PromptAnalysis* drawnAnalysis() const { return shown_.get(); }  // what the heatmap shows
 
     QString figureName() const override;
     QSize figureSize() const override;
     void paintFigure(QCPPainter& painter, const QSize& size) override;
 
 private:
+    void takeShown();        // the session shows another analysis (or stage of one)
     void rebuild();          // new analysis or new layer/head: the heatmap's data
     void followSelection();  // new position: outline and the top-attended list
 
@@ -40,7 +43,8 @@ private:
     QLabel* title_;
     QTableWidget* top_;
     int shownLayer_ = -1, shownHead_ = -1;
-    const PromptAnalysis* shown_ = nullptr;
+    int followed_ = -1;  // the selected position the outline and list were made for
+    std::shared_ptr<const PromptAnalysis> shown_;  // what the picture is drawn from
 };
 
 // Every head's pattern as a small picture; click one to select its layer and head.
@@ -50,14 +54,18 @@ public:
     explicit AttentionThumbnails(SessionController* session, QWidget* parent = nullptr);
     QRect cellRect(int layer, int head) const;
     QSize sizeHint() const override;
+    void refreshColors() { rebuild(); }
+    const PromptAnalysis* drawnAnalysis() const { return shown_.get(); }
 
 protected:
     void paintEvent(QPaintEvent*) override;
     void mousePressEvent(QMouseEvent*) override;
 
 private:
+    void takeShown();
     void rebuild();
     SessionController* session_;
+    std::shared_ptr<const PromptAnalysis> shown_;
     std::vector<QImage> images_;  // layer-major
     int cell_ = 40;
 };

@@ -73,11 +73,11 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     l->setContentsMargins(0, 0, 0, 0);
     l->addWidget(split);
 
-    connect(session_, &SessionController::runFinished, this, [this] { rebuild(); });
-    connect(session_, &SessionController::modelLoaded, this, [this] { rebuild(); });
+    connect(session_, &SessionController::shownAnalysisChanged, this, [this] { takeShown(); });
+    connect(session_, &SessionController::modelLoaded, this, [this] { takeShown(); });
     connect(session_, &SessionController::selectionChanged, this, [this](const Selection& sel) {
-        if (sel.lensToken != shownToken_ || session_->analysis() != shown_) rebuild();
-        else followSelection();
+        if (sel.lensToken != shownToken_) rebuild();
+        else if (sel.position != followed_) followSelection();
     });
     connect(track_, &QLineEdit::returnPressed, this, [this] { trackTyped(); });
     connect(track_, &QLineEdit::textChanged, this, [this](const QString& t) {
@@ -94,6 +94,18 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
         QToolTip::showText(global, hoverText(pos, row), plot_);
     });
     connect(plot_, &HeatmapPlot::cellClicked, this, [this](int pos, int) { session_->selectPosition(pos); });
+    takeShown();  // a view made after a run (a headless export) starts from it
+}
+
+// Stages without the lens (tokens, attention) leave the heatmap and table as they were: they stay
+// drawn from the last analysis that had a lens, until the run's complete analysis arrives.
+void LogitLensView::takeShown() {
+    const auto& a = session_->shownAnalysis();
+    if (a && !a->hasLens()) {
+        if (session_->selection().position != followed_) followSelection();
+        return;
+    }
+    shown_ = a;
     rebuild();
 }
 
@@ -111,7 +123,7 @@ void LogitLensView::trackTyped() {
 }
 
 float LogitLensView::shownProbability(int row, int pos) const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a || row < 0 || pos < 0 || row >= static_cast<int>(a->lensRows.size()) || pos >= a->length())
         return std::numeric_limits<float>::quiet_NaN();
     if (shownToken_ >= 0 && row < static_cast<int>(tracked_.size())) return tracked_[row][pos];
@@ -119,7 +131,7 @@ float LogitLensView::shownProbability(int row, int pos) const {
 }
 
 QString LogitLensView::hoverText(int pos, int row) const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a || row >= static_cast<int>(a->lensRows.size()) || pos >= a->length()) return {};
     QString html = tr("<b>%1</b> at %2 [%3]").arg(QString::fromStdString(a->lensRows[row]), tokenLabel(a->texts[pos]).toHtmlEscaped()).arg(pos);
     const float p = shownProbability(row, pos);
@@ -137,10 +149,9 @@ QString LogitLensView::hoverText(int pos, int row) const {
 }
 
 void LogitLensView::rebuild() {
-    const PromptAnalysis* a = session_->analysis();
-    shown_ = a;
+    const PromptAnalysis* a = shown_.get();
     shownToken_ = session_->selection().lensToken;
-    tracked_ = shownToken_ >= 0 ? session_->lensProbabilities(shownToken_) : std::vector<std::vector<float>>();
+    tracked_ = shownToken_ >= 0 && a ? session_->lensProbabilities(*a, shownToken_) : std::vector<std::vector<float>>();
     if (shownToken_ >= 0 && tracked_.empty()) shownToken_ = -1;
     const QString trackedLabel = shownToken_ >= 0 ? tokenLabel(session_->tokenText(shownToken_).toStdString()) : QString();
     // The box shows what is tracked unless the user is typing in it.
@@ -150,6 +161,7 @@ void LogitLensView::rebuild() {
     }
     table_->horizontalHeaderItem(1)->setText(shownToken_ >= 0 ? tr("P(%1)").arg(trackedLabel) : tr("P(next)"));
     if (!a) {
+        followed_ = -1;
         plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
         title_->setText(tr("No run yet"));
         table_->setRowCount(0);
@@ -176,8 +188,10 @@ void LogitLensView::rebuild() {
 }
 
 void LogitLensView::followSelection() {
-    const PromptAnalysis* a = session_->analysis();
-    const int pos = session_->selection().position;
+    const PromptAnalysis* a = shown_.get();
+    int pos = session_->selection().position;
+    followed_ = pos;
+    if (!a || pos >= a->length()) pos = -1;  // a position of the next run's tokens, not yet drawn here
     plot_->highlightColumn(pos);
     plot_->replot(QCustomPlot::rpQueuedReplot);
     table_->setRowCount(0);
@@ -202,7 +216,7 @@ void LogitLensView::followSelection() {
 }
 
 QSize LogitLensView::figureSize() const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a) return {};
     return {std::clamp(a->length() * 22, 300, 1400) + 170, static_cast<int>(a->lensRows.size()) * 36 + 140};
 }

@@ -26,12 +26,15 @@ public:
     QLineEdit* trackEdit() const { return track_; }
     QLabel* trackError() const { return trackError_; }
     QString hoverText(int position, int row) const;
+    void refreshColors() { rebuild(); }  // the theme changed
+    const PromptAnalysis* drawnAnalysis() const { return shown_.get(); }  // what heatmap and table show
 
     QString figureName() const override { return QStringLiteral("logit-lens"); }
     QSize figureSize() const override;
     void paintFigure(QCPPainter& painter, const QSize& size) override;
 
 private:
+    void takeShown();  // the session shows another analysis (or stage of one)
     void rebuild();
     void followSelection();
     void trackTyped();
@@ -43,7 +46,8 @@ private:
     QTableWidget* table_;
     QLineEdit* track_;
     QLabel* trackError_;
-    const PromptAnalysis* shown_ = nullptr;
+    std::shared_ptr<const PromptAnalysis> shown_;  // what the heatmap and table are drawn from
+    int followed_ = -1;  // the selected position the column outline and table were made for
     int shownToken_ = -1;
     std::vector<std::vector<float>> tracked_;  // [row][t] for shownToken_ >= 0
 };

@@ -24,14 +24,28 @@ TokenStreamView::TokenStreamView(SessionController* session, QWidget* parent)
     QSizePolicy sp(QSizePolicy::Expanding, QSizePolicy::Preferred);
     sp.setHeightForWidth(true);
     setSizePolicy(sp);
-    connect(session_, &SessionController::runFinished, this, [this] { relayout(); });
-    connect(session_, &SessionController::modelLoaded, this, [this] { relayout(); });
+    // The tokens are there from a run's first stage on; later stages of the same run add only
+    // the predictions the tooltip reads.
+    connect(session_, &SessionController::shownAnalysisChanged, this, [this] {
+        const bool sameTokens = shown_ && session_->shownAnalysis() && session_->shownRun() == shownRun_;
+        shown_ = session_->shownAnalysis();
+        shownRun_ = session_->shownRun();
+        if (!sameTokens) relayout();
+        else if (session_->selection().position != paintedSelection_) update();
+    });
+    connect(session_, &SessionController::modelLoaded, this, [this] {
+        shown_.reset();
+        relayout();
+    });
     connect(session_, &SessionController::selectionChanged, this, [this] { update(); });
+    shown_ = session_->shownAnalysis();  // a view made after a run (a headless export) starts from it
+    shownRun_ = session_->shownRun();
+    relayout();
 }
 
 std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const {
     std::vector<Chip> out;
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a) return out;
     const QFontMetricsF fm(font());
     const double h = fm.height() + 2 * kPadY;
@@ -95,13 +109,14 @@ QString TokenStreamView::chipText(int index) const {
 }
 
 QString TokenStreamView::tooltipFor(int index) const {
-    const PromptAnalysis* a = session_->analysis();
+    const PromptAnalysis* a = shown_.get();
     if (!a || index < 0 || index >= a->length()) return {};
     QString html = QStringLiteral("<b>%1</b> &nbsp; id %2 &nbsp; position %3<br><i>%4</i><table>")
                        .arg(tokenLabel(a->texts[index]).toHtmlEscaped())
                        .arg(a->ids[index])
                        .arg(index)
                        .arg(tr("next-token predictions"));
+    if (a->next.empty()) return html + QStringLiteral("<tr><td>%1</td></tr></table>").arg(tr("(computing)"));
     for (const auto& p : a->next[index])
         html += QStringLiteral("<tr><td>%1</td><td align=right>&nbsp;%2%</td></tr>")
                     .arg(tokenLabel(p.text).toHtmlEscaped())
@@ -135,11 +150,12 @@ void TokenStreamView::paintEvent(QPaintEvent*) {
         p.drawText(rect(), Qt::AlignCenter, session_->hasModel() ? tr("Type a prompt and press Enter") : tr("No model loaded"));
         return;
     }
-    paintChips(p, chips_, c, session_->selection().position, hover_);
+    paintedSelection_ = session_->selection().position;
+    paintChips(p, chips_, c, paintedSelection_, hover_);
 }
 
 QSize TokenStreamView::figureSize() const {
-    if (!session_->analysis()) return {};
+    if (!shown_) return {};
     return {kFigureWidth, heightForWidth(kFigureWidth)};
 }
 

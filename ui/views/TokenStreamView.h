@@ -23,6 +23,7 @@ public:
     int chipAt(const QPoint& p) const;     // -1 when no chip is there
     QString chipText(int index) const;
     QString tooltipFor(int index) const;   // the hover text: id and top predictions
+    const PromptAnalysis* drawnAnalysis() const { return shown_.get(); }  // what the chips show
 
     QString figureName() const override { return QStringLiteral("tokens"); }
     QSize figureSize() const override;
@@ -55,6 +56,9 @@ private:
     static int heightOf(const std::vector<Chip>& chips);
 
     SessionController* session_;
+    std::shared_ptr<const PromptAnalysis> shown_;  // the chips' tokens
+    int shownRun_ = -1;
+    int paintedSelection_ = -1;
     std::vector<Chip> chips_;
     int hover_ = -1;
 };
