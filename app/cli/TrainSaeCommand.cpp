@@ -35,6 +35,10 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--kl-mse-weight", o->klMseWeight,
                     "Weight of the normalised reconstruction error beside the KL divergence while fine-tuning")
         ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--restart", o->restart,
+                    "How dead topk/batchtopk features restart: bricken (encoder at 0.2x the live norm) or topk "
+                    "(scaled into the top k of the input they restart from)")
+        ->check(CLI::IsMember({"bricken", "topk"}));
     cmd->add_option("--eval-tokens", o->evalTokens, "Held-out tokens for the metrics")->check(CLI::PositiveNumber);
     cmd->add_option("--seed", o->seed, "Seed");
     cmd->add_flag("--f16", o->storeF16, "Store the SAE in float16 (half the size)");

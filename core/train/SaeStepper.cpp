@@ -130,7 +130,7 @@ SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, dou
     if ((o_.arch == "topk" || o_.arch == "batchtopk") && tokens_ >= nextResample_) {
         nextResample_ += deadWindow_;
         // Not once the learning rate decays (the last 20%): a resampled feature needs time.
-        if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(y - recon.detach());
+        if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(xin.detach(), y - recon.detach());
     }
     Stats s;
     s.mse = mse.item<double>() / dOut_;
@@ -197,21 +197,34 @@ SaeWeights SaeStepper::rawWeights(double sIn, double sOut) const {
 // Dead features start again from directions the SAE reconstructs worst (Bricken et al.
 // 2023): AuxK keeps most features alive, but at the learning rates that train best, a few
 // percent still die and stay dead. Each gets a decoder row along the residual of an input
-// drawn with probability proportional to its squared error, a matching encoder column at a
-// fifth of the live columns' mean norm, a zero bias, fresh Adam moments, and a new window.
-void SaeStepper::resampleDead(const at::Tensor& residual) {
+// drawn with probability proportional to its squared error, a matching encoder column (its
+// norm set by SaeTrainOptions::restart), a zero bias, fresh Adam moments, and a new window.
+void SaeStepper::resampleDead(const at::Tensor& xin, const at::Tensor& residual) {
     at::NoGradGuard ng;
     at::Tensor dead = deadFeatures();
     if (!dead.defined()) return;
     const long m = dead.size(0);
     at::Tensor err = residual.pow(2).sum(-1);
     if (err.sum().item<double>() <= 0) return;
-    at::Tensor dirs = residual.index_select(0, at::multinomial(err, m, true));
+    at::Tensor rows = at::multinomial(err, m, true);
+    at::Tensor dirs = residual.index_select(0, rows);
     dirs = dirs / dirs.norm(2, -1, true).clamp_min(1e-8);
     at::Tensor alive = ((tokens_ - lastFired_) <= deadWindow_);
     const double encNorm = Wenc_.norm(2, 0).masked_select(alive).mean().item<double>();
+    at::Tensor enc = dirs.t() * (0.2 * encNorm);
+    if (o_.restart == "topk") {
+        // Norm so that the pre-activation on its own input is 1.1x that input's k-th largest (a
+        // TopK feature below the k-th pre-activation gets no reconstruction gradient at all), at
+        // most the live columns' mean norm: up to 10x that, restarted features won every top k
+        // and the reconstruction error jumped 10-100x at each restart.
+        at::Tensor x = xin.index_select(0, rows);
+        at::Tensor kth = std::get<0>(at::addmm(bEnc_, x, Wenc_).topk(o_.k, -1)).select(-1, o_.k - 1);
+        at::Tensor along = (x * dirs).sum(-1).clamp_min(1e-6);
+        at::Tensor scale = (1.1 * kth.clamp_min(0) / along).clamp(0.2 * encNorm, encNorm);
+        enc = dirs.t() * scale.unsqueeze(0);
+    }
     Wdec_.index_copy_(0, dead, dirs);
-    Wenc_.index_copy_(1, dead, dirs.t() * (0.2 * encNorm));
+    Wenc_.index_copy_(1, dead, enc);
     bEnc_.index_fill_(0, dead, 0.0);
     for (const at::Tensor& p : {Wdec_, Wenc_, bEnc_}) {
         auto it = adam_->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));

@@ -47,7 +47,7 @@ public:
 
 private:
     void setLearningRate(double lr);
-    void resampleDead(const at::Tensor& residual);
+    void resampleDead(const at::Tensor& xin, const at::Tensor& residual);
     at::Tensor deadFeatures() const;
 
     const SaeTrainOptions& o_;

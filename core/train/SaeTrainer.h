@@ -53,6 +53,11 @@ struct SaeTrainOptions {
     std::string initFrom;
     double klLr = 0;            // 0: a third of lr
     double klMseWeight = 1.0;
+    // How a dead TopK / BatchTopK feature restarts: "bricken" gives its encoder column a fifth of
+    // the live columns' mean norm (Bricken et al. 2023, made for ReLU SAEs, where any positive
+    // pre-activation fires); "topk" scales it so the feature enters the top k on the input it
+    // was restarted from, so the reconstruction loss, not only AuxK, trains it from the start.
+    std::string restart = "bricken";
     bool storeF16 = false;  // write the SAE in float16 (metrics are measured in float32 first)
     const std::atomic<bool>* stop = nullptr;
 };
