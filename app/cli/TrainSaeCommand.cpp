@@ -35,6 +35,7 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--kl-mse-weight", o->klMseWeight,
                     "Weight of the normalised reconstruction error beside the KL divergence while fine-tuning")
         ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--kl-auxk", o->klAuxK, "Keep the AuxK term for dead features while KL fine-tuning");
     cmd->add_option("--restart", o->restart,
                     "How dead topk/batchtopk features restart: bricken (encoder at 0.2x the live norm) or topk "
                     "(scaled into the top k of the input they restart from)")

@@ -35,7 +35,7 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         }
         logpClean = logpClean.clone();  // out of inference mode, so the loss's backward can save it
         const at::Tensor keep = ids.reshape({-1}).ne(src.bosId);
-        at::Tensor nmse;
+        at::Tensor nmse, aux;
         Hooks splice;
         splice.add(src.in, [&](at::Tensor& t, const HookContext&) {
             const long d = t.size(-1);
@@ -44,6 +44,7 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
             at::Tensor recon = stepper.reconstruct(x);
             const at::Tensor centred = x - x.mean(0);
             nmse = (recon - x).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-12);
+            if (o.klAuxK) aux = stepper.auxKLoss(x, recon);
             t = flat.index_put({keep}, recon / sOut).view(t.sizes());
         });
         RunOptions ro;
@@ -51,7 +52,8 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         ro.withGrad = true;
         const at::Tensor logpSpliced = at::log_softmax(trainable->forward(ids, ro), -1);
         const at::Tensor kl = (logpClean.exp() * (logpClean - logpSpliced)).sum(-1).mean();
-        const at::Tensor loss = kl + o.klMseWeight * nmse;
+        at::Tensor loss = kl + o.klMseWeight * nmse;
+        if (aux.defined()) loss = loss + aux / 32.0;
         const double lr = step < warmup ? peak * (step + 1) / warmup
                                         : peak * static_cast<double>(steps - step) / static_cast<double>(steps - warmup);
         stepper.update(loss, lr, keep.sum().item<long>());

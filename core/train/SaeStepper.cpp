@@ -114,16 +114,7 @@ SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, dou
         loss = loss + o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
     } else if (jump_) {
         loss = loss + o_.l1 * sparsityRamp * l0Ste;
-    } else if (at::Tensor dead = deadFeatures(); dead.defined()) {
-        // AuxK: let the dead features explain what the live ones missed. Computed densely
-        // over the dead features only (a few percent of them): gathering kAux encoder
-        // columns per token instead moved tens of megabytes a step and halved throughput.
-        at::Tensor residual = (y - recon).detach();
-        at::Tensor preDead = at::addmm(bEnc_.index_select(0, dead), xin, Wenc_.index_select(1, dead));
-        auto [val, pos] = preDead.topk(std::min<long>(kAux_, dead.size(0)), -1);
-        at::Tensor code = at::zeros_like(preDead).scatter(-1, pos, at::relu(val));
-        at::Tensor auxRecon = at::mm(code, Wdec_.index_select(0, dead));
-        at::Tensor aux = (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
+    } else if (at::Tensor aux = auxK(xin, (y - recon).detach()); aux.defined()) {
         loss = loss + aux / 32.0;
     }
     update(loss, lr, n);
@@ -136,6 +127,23 @@ SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, dou
     s.mse = mse.item<double>() / dOut_;
     s.l0 = active.to(at::kDouble).mean().item<double>();
     return s;
+}
+
+// AuxK: let the dead features explain what the live ones missed. Computed densely over the dead
+// features only (a few percent of them): gathering kAux encoder columns per token instead moved
+// tens of megabytes a step and halved throughput.
+at::Tensor SaeStepper::auxK(const at::Tensor& xin, const at::Tensor& residual) const {
+    at::Tensor dead = deadFeatures();
+    if (!dead.defined()) return {};
+    at::Tensor preDead = at::addmm(bEnc_.index_select(0, dead), xin, Wenc_.index_select(1, dead));
+    auto [val, pos] = preDead.topk(std::min<long>(kAux_, dead.size(0)), -1);
+    at::Tensor code = at::zeros_like(preDead).scatter(-1, pos, at::relu(val));
+    at::Tensor auxRecon = at::mm(code, Wdec_.index_select(0, dead));
+    return (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
+}
+
+at::Tensor SaeStepper::auxKLoss(const at::Tensor& x, const at::Tensor& recon) const {
+    return auxK(transcoder_ ? x : x - bDec_, (x - recon).detach());
 }
 
 at::Tensor SaeStepper::reconstruct(const at::Tensor& x) {

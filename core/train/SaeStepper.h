@@ -29,6 +29,9 @@ public:
     // TopK / BatchTopK only: the reconstruction of scaled x [n, d_in] with autograd to the
     // parameters, recording which features fired (they count as alive).
     at::Tensor reconstruct(const at::Tensor& x);
+    // The AuxK term for scaled x and reconstruct(x)'s output (undefined while no feature is
+    // dead): how well the dead features alone reconstruct the residual, normalised by its size.
+    at::Tensor auxKLoss(const at::Tensor& x, const at::Tensor& recon) const;
     // One optimiser step on a loss built from reconstruct()'s outputs, for `tokens` activations.
     void update(const at::Tensor& loss, double lr, long tokens);
 
@@ -49,6 +52,7 @@ private:
     void setLearningRate(double lr);
     void resampleDead(const at::Tensor& xin, const at::Tensor& residual);
     at::Tensor deadFeatures() const;
+    at::Tensor auxK(const at::Tensor& xin, const at::Tensor& residual) const;
 
     const SaeTrainOptions& o_;
     bool transcoder_, jump_;

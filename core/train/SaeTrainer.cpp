@@ -352,7 +352,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
         {"corpus", o.corpus}, {"tokens", rep.tokens}, {"seed", o.seed}, {"lr", o.lr}, {"batch", o.batch},
         {"arch", o.arch}, {"l1", o.l1}, {"seconds", rep.seconds}, {"pool_tokens", o.poolTokens},
         {"resampled_features", rep.resampledFeatures}, {"kl_tokens", rep.klTokens},
-        {"kl_lr", o.klLr > 0 ? o.klLr : o.lr / 3.0}, {"kl_mse_weight", o.klMseWeight}, {"restart", o.restart}};
+        {"kl_lr", o.klLr > 0 ? o.klLr : o.lr / 3.0}, {"kl_mse_weight", o.klMseWeight}, {"kl_auxk", o.klAuxK}, {"restart", o.restart}};
     withMetrics.extraMetadata["circuitscope_metrics"] = metricsJson(rep.metrics);
     if (!initRecord.is_null()) withMetrics.extraMetadata["circuitscope_init"] = initRecord;
     Sae out(withMetrics, sae->weights());

@@ -53,6 +53,8 @@ struct SaeTrainOptions {
     std::string initFrom;
     double klLr = 0;            // 0: a third of lr
     double klMseWeight = 1.0;
+    // Keep the AuxK term (dead features reconstructing the residual) while fine-tuning.
+    bool klAuxK = false;
     // How a dead TopK / BatchTopK feature restarts: "bricken" gives its encoder column a fifth of
     // the live columns' mean norm (Bricken et al. 2023, made for ReLU SAEs, where any positive
     // pre-activation fires); "topk" scales it so the feature enters the top k on the input it
