@@ -139,6 +139,11 @@ private Q_SLOTS:
         QCOMPARE(sae->config().hookName, o.hook);
         QCOMPARE(sae->dSae(), 128L);
         QVERIFY(sae->sparsity.defined());
+        // sparsity.safetensors: log10 of each feature's firing frequency on the held-out tokens,
+        // and L0 is their sum; features that never fired there make up the silent fraction.
+        QVERIFY(std::abs(at::pow(10.0, sae->sparsity.to(at::kDouble)).sum().item<double>() - m.l0) < 1e-3);
+        QCOMPARE(size_t(m.firingFrequency.size()), size_t(128));
+        QCOMPARE((sae->sparsity < -9).to(at::kDouble).mean().item<double>(), m.silentFraction);
         auto cfg = nlohmann::json::parse(readFile(o.outDir + "/cfg.json"));
         QCOMPARE(cfg["architecture"].get<std::string>(), std::string("topk"));
         QCOMPARE(cfg["metadata"]["circuitscope_metrics"]["l0"].get<double>(), 4.0);

@@ -66,6 +66,7 @@ nlohmann::json metricsJson(const SaeMetrics& m) {
             {"ce_spliced_with_bos", m.ceSplicedWithBos},
             {"ce_increase_with_bos", m.ceIncreaseWithBos},
             {"bos_kept_when_spliced", true},
+            {"silent_fraction", m.silentFraction},
             {"eval_tokens", m.evalTokens}};
 }
 
@@ -82,7 +83,7 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
     // Summed over chunks of windows, so memory stays bounded (the logits of a chunk are the
     // largest tensor) however much text is evaluated.
     double nllClean = 0, nllSpliced = 0, nllSplicedBos = 0, nllZero = 0, active = 0, sqErr = 0, sqNorm = 0;
-    at::Tensor sumY;
+    at::Tensor sumY, fired;
     long rows = 0;
     constexpr long kChunk = 16;
     for (long w0 = 0; w0 < n; w0 += kChunk) {
@@ -100,7 +101,9 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
         const at::Tensor keep = ids.reshape({-1}).ne(tok.bosId());
         const at::Tensor x = cache.at(in).reshape({b * ctx, -1}).index({keep});
         const at::Tensor y = cache.at(out).reshape({b * ctx, -1}).index({keep}).to(at::kDouble);
-        active += (sae->encode(x) > 0).sum().item<double>();
+        const at::Tensor on = (sae->encode(x) > 0).to(at::kDouble);
+        active += on.sum().item<double>();
+        fired = fired.defined() ? fired + on.sum(0) : on.sum(0);
         sqErr += (y - sae->reconstruct(x).to(at::kDouble)).pow(2).sum().item<double>();
         sqNorm += y.pow(2).sum().item<double>();
         sumY = sumY.defined() ? sumY + y.sum(0) : y.sum(0);
@@ -145,6 +148,9 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
     m.ceIncrease = m.ceSpliced - m.ceClean;
     m.ceIncreaseWithBos = m.ceSplicedWithBos - m.ceClean;
     m.ceLossRecovered = (m.ceZeroAblated - m.ceSpliced) / (m.ceZeroAblated - m.ceClean);
+    const at::Tensor freq = (fired / static_cast<double>(std::max<long>(rows, 1))).contiguous();
+    m.firingFrequency.assign(freq.data_ptr<double>(), freq.data_ptr<double>() + freq.numel());
+    m.silentFraction = fired.eq(0).to(at::kDouble).mean().item<double>();
     return m;
 }
 
@@ -336,17 +342,7 @@ SaeTrainReport trainSae(const SaeTrainOptions& o, const std::function<void(const
     rep.metrics.deadFraction = stepper.deadFraction();
     rep.resampledFeatures = stepper.resampled();
     // Firing frequency over the held-out text, as SAELens' sparsity.safetensors (log10).
-    {
-        c10::InferenceMode guard;
-        ActivationSource ev{*model, tokenStream(*tok, held), o.hook, outHook, tok->bosId(), ctx, std::mt19937_64(1)};
-        const long n = std::min<long>(o.evalTokens, static_cast<long>(ev.stream.size()) - 1) / ctx;
-        std::vector<long> starts;
-        for (long i = 0; i < n; ++i) starts.push_back(i * ctx);
-        if (!starts.empty()) {
-            at::Tensor fx = sae->encode(ev.windows(starts).first);
-            sae->sparsity = at::log10((fx > 0).to(at::kFloat).mean(0) + 1e-10);
-        }
-    }
+    sae->sparsity = at::log10(at::tensor(rep.metrics.firingFrequency, at::kDouble).to(at::kFloat) + 1e-10);
     SaeConfig withMetrics = sae->config();
     withMetrics.extraMetadata["circuitscope_training"] = {
         {"corpus", o.corpus}, {"tokens", rep.tokens}, {"seed", o.seed}, {"lr", o.lr}, {"batch", o.batch},

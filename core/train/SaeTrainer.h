@@ -76,6 +76,10 @@ struct SaeMetrics {
     double ceSplicedWithBos = 0;  // the SAE spliced at the BOS positions too
     double ceIncreaseWithBos = 0;
     long evalTokens = 0;
+    // Per feature, the fraction of evaluated (non-BOS) tokens it fired on: sparsity.safetensors
+    // (as log10) and silentFraction come from it.
+    std::vector<double> firingFrequency;
+    double silentFraction = 0;  // never fired on the evaluated tokens
 };
 
 // The metrics as written to an SAE's metadata and printed by train-sae / eval-sae.
