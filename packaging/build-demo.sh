@@ -71,11 +71,11 @@ main() {
   # +0.017 / +0.032 / +0.048 for 0.001-0.004 of variance explained; on layer 3, --kl-lr 3.3e-4
   # with --kl-mse-weight 3 kept more of it (0.946 against 0.943) but left CE at +0.058.
   local -a DSAE=(1024 1024 1536 4096) LR=(1e-3 1e-3 1e-3 1e-3)
-  # Layer 3 only (added after layers 0-2 were made and met their targets): restarted features
-  # scaled into the top k of their input, and AuxK kept during the fine-tuning, where features
-  # otherwise die. Stage 1 left 8.1% dead instead of 11.5%, and stage 2 5.6% instead of 12.2%
-  # (against 13.2% for the default restart without AuxK), at the same variance explained and CE.
-  local -a STAGE1=("" "" "" "--restart topk") STAGE2=("" "" "" "--kl-auxk")
+  # Added in the fourth session of 2026-11-30: AuxK kept during the fine-tuning, where features
+  # otherwise die (stage 2 from the same stage-1 files: dead 0.5 / 2.1 / 4.0 / 12.2% -> 0.4 / 1.1
+  # / 0.8 / 5.6%, variance explained and CE within 0.002); on layer 3 only, restarted features
+  # scaled into the top k of their input (stage 1: 8.1% dead instead of 11.5%).
+  local -a STAGE1=("" "" "" "--restart topk")
   for L in 0 1 2 3; do
     [ -n "${SKIP_RES:-}" ] && break
     if [ -z "${REUSE_MSE:-}" ] || [ ! -d "$WORK/res-L$L" ]; then
@@ -83,8 +83,8 @@ main() {
           --tokens 12000000 --pool 2000000 --batch 1024 --lr "${LR[$L]}" --seed "$L" --f16 ${STAGE1[$L]}
     fi
     train_into "res-L$L" "$OUT/saes" --init "$WORK/res-L$L" --tokens 0 --kl-tokens "${KLTOK:-2000000}" \
-        --kl-lr "${KLLR:-1e-3}" --kl-mse-weight "${KLW:-1}" --hook "blocks.$L.hook_resid_post" --d-sae "${DSAE[$L]}" \
-        --arch topk --k 16 --batch 1024 --lr "${LR[$L]}" --seed "$L" --f16 ${STAGE2[$L]}
+        --kl-lr "${KLLR:-1e-3}" --kl-mse-weight "${KLW:-1}" --kl-auxk --hook "blocks.$L.hook_resid_post" --d-sae "${DSAE[$L]}" \
+        --arch topk --k 16 --batch 1024 --lr "${LR[$L]}" --seed "$L" --f16
   done
   for L in 0 1 2 3; do
     [ -n "${SKIP_TC:-}" ] && break
