@@ -85,7 +85,7 @@ void SessionController::showStage(std::shared_ptr<const PromptAnalysis> stage, i
     // (a restored session's selection instead, on its run's first stage). Set before the signal,
     // which every view handles by rebuilding from the analysis and the selection together.
     Selection next = selection_;
-    if (first && hasPending_) {
+    if (hasPending_) {  // set just before this run started: stale runs never get here
         next = pendingSelection_;
         hasPending_ = false;
     } else if (next.position >= shown_->length()) {
