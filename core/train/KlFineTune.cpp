@@ -53,7 +53,7 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         const at::Tensor logpSpliced = at::log_softmax(trainable->forward(ids, ro), -1);
         const at::Tensor kl = (logpClean.exp() * (logpClean - logpSpliced)).sum(-1).mean();
         at::Tensor loss = kl + o.klMseWeight * nmse;
-        if (aux.defined()) loss = loss + aux / 32.0;
+        if (aux.defined()) loss = loss + aux;
         const double lr = step < warmup ? peak * (step + 1) / warmup
                                         : peak * static_cast<double>(steps - step) / static_cast<double>(steps - warmup);
         stepper.update(loss, lr, keep.sum().item<long>());

@@ -115,7 +115,7 @@ SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, dou
     } else if (jump_) {
         loss = loss + o_.l1 * sparsityRamp * l0Ste;
     } else if (at::Tensor aux = auxK(xin, (y - recon).detach()); aux.defined()) {
-        loss = loss + aux / 32.0;
+        loss = loss + aux;
     }
     update(loss, lr, n);
     if ((o_.arch == "topk" || o_.arch == "batchtopk") && tokens_ >= nextResample_) {
@@ -139,7 +139,8 @@ at::Tensor SaeStepper::auxK(const at::Tensor& xin, const at::Tensor& residual) c
     auto [val, pos] = preDead.topk(std::min<long>(kAux_, dead.size(0)), -1);
     at::Tensor code = at::zeros_like(preDead).scatter(-1, pos, at::relu(val));
     at::Tensor auxRecon = at::mm(code, Wdec_.index_select(0, dead));
-    return (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8);
+    // Weighted 1/32, OpenAI's TopK paper's AuxK coefficient.
+    return (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8) / 32.0;
 }
 
 at::Tensor SaeStepper::auxKLoss(const at::Tensor& x, const at::Tensor& recon) const {

@@ -29,8 +29,9 @@ public:
     // TopK / BatchTopK only: the reconstruction of scaled x [n, d_in] with autograd to the
     // parameters, recording which features fired (they count as alive).
     at::Tensor reconstruct(const at::Tensor& x);
-    // The AuxK term for scaled x and reconstruct(x)'s output (undefined while no feature is
-    // dead): how well the dead features alone reconstruct the residual, normalised by its size.
+    // The AuxK loss term for scaled x and reconstruct(x)'s output, weighted as step() weighs it
+    // (undefined while no feature is dead): how well the dead features alone reconstruct the
+    // residual, normalised by its size.
     at::Tensor auxKLoss(const at::Tensor& x, const at::Tensor& recon) const;
     // One optimiser step on a loss built from reconstruct()'s outputs, for `tokens` activations.
     void update(const at::Tensor& loss, double lr, long tokens);

@@ -101,9 +101,10 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
         const at::Tensor keep = ids.reshape({-1}).ne(tok.bosId());
         const at::Tensor x = cache.at(in).reshape({b * ctx, -1}).index({keep});
         const at::Tensor y = cache.at(out).reshape({b * ctx, -1}).index({keep}).to(at::kDouble);
-        const at::Tensor on = (sae->encode(x) > 0).to(at::kDouble);
-        active += on.sum().item<double>();
-        fired = fired.defined() ? fired + on.sum(0) : on.sum(0);
+        const at::Tensor on = sae->encode(x) > 0;  // bool: a [rows, d_sae] double copy would be 8x the memory
+        const at::Tensor perFeature = on.sum(0);  // int64
+        active += perFeature.sum().item<double>();
+        fired = fired.defined() ? fired + perFeature : perFeature;
         sqErr += (y - sae->reconstruct(x).to(at::kDouble)).pow(2).sum().item<double>();
         sqNorm += y.pow(2).sum().item<double>();
         sumY = sumY.defined() ? sumY + y.sum(0) : y.sum(0);
@@ -148,7 +149,7 @@ SaeMetrics evaluateSae(const Transformer& model, const Tokenizer& tok, std::shar
     m.ceIncrease = m.ceSpliced - m.ceClean;
     m.ceIncreaseWithBos = m.ceSplicedWithBos - m.ceClean;
     m.ceLossRecovered = (m.ceZeroAblated - m.ceSpliced) / (m.ceZeroAblated - m.ceClean);
-    const at::Tensor freq = (fired / static_cast<double>(std::max<long>(rows, 1))).contiguous();
+    const at::Tensor freq = (fired.to(at::kDouble) / static_cast<double>(std::max<long>(rows, 1))).contiguous();
     m.firingFrequency.assign(freq.data_ptr<double>(), freq.data_ptr<double>() + freq.numel());
     m.silentFraction = fired.eq(0).to(at::kDouble).mean().item<double>();
     return m;
