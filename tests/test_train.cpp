@@ -233,6 +233,70 @@ private Q_SLOTS:
         QVERIFY2(without < 0.5, what.c_str());
     }
 
+    // The same for a JumpReLU transcoder: its prediction replaces the MLP output during the
+    // fine-tuning, its L0 penalty stays in the loss (so it does not buy the CE back with density),
+    // and it starts from the saved file (a run from a file of another architecture is refused).
+    void klFineTuningLowersATranscodersCeIncrease() {
+        QVERIFY(!model_.empty());
+        auto options = [&](const std::string& name) {
+            cs::SaeTrainOptions o;
+            o.modelDir = model_;
+            o.hook = "blocks.1.ln2.hook_normalized";
+            o.hookOut = "blocks.1.hook_mlp_out";
+            o.corpus = corpus_;
+            o.outDir = makeTempDir(name) + "/tc";
+            o.arch = "jumprelu";
+            o.l1 = 0.3;
+            o.dSae = 64;
+            o.lr = 3e-3;
+            o.tokens = 60000;
+            o.batch = 1024;
+            o.bufferTokens = 8192;
+            o.evalTokens = 2048;
+            return o;
+        };
+        cs::SaeTrainOptions base = options("train-tc-kl-base");
+        const cs::SaeMetrics before = cs::trainSae(base).metrics;
+        cs::SaeTrainOptions o = options("train-tc-kl");
+        o.initFrom = base.outDir;
+        o.tokens = 0;
+        o.klTokens = 40000;
+        o.klLr = 1e-3;
+        o.klMseWeight = 0;
+        const cs::SaeTrainReport r = cs::trainSae(o);
+        const std::string what = "CE increase " + std::to_string(before.ceIncrease) + " -> " + std::to_string(r.metrics.ceIncrease) +
+                                 ", L0 " + std::to_string(before.l0) + " -> " + std::to_string(r.metrics.l0);
+        qInfo("%s", what.c_str());
+        QVERIFY2(before.ceIncrease > 0.01, what.c_str());
+        QVERIFY2(r.metrics.ceIncrease < 0.8 * before.ceIncrease, what.c_str());
+        QVERIFY2(r.metrics.l0 < 1.5 * before.l0 + 1, what.c_str());
+        auto tc = cs::loadSae(o.outDir);
+        QCOMPARE(tc->config().architecture, cs::SaeArch::JumpReLUTranscoder);
+        QCOMPARE(tc->config().hookNameOut, o.hookOut);
+        // No training at all (a single fine-tuning step at a vanishing rate) keeps the starting file's
+        // thresholds, which a fresh start (1e-3 * sqrt(d_in) everywhere) would not have.
+        cs::SaeTrainOptions still = options("train-tc-kl-still");
+        still.initFrom = base.outDir;
+        still.tokens = 0;
+        still.klTokens = 1;
+        still.klLr = 1e-12;
+        cs::trainSae(still);
+        const at::Tensor t0 = cs::loadSae(base.outDir)->weights().threshold.to(at::kFloat);
+        const at::Tensor t1 = cs::loadSae(still.outDir)->weights().threshold.to(at::kFloat);
+        QVERIFY2((t0 - t1).abs().max().item<double>() <= 1e-3 * t0.abs().max().item<double>(),
+                 "the fine-tuning did not start from the saved thresholds");
+        cs::SaeTrainOptions wrong = smallSaeOptions("train-tc-kl-wrong");  // a TopK SAE on the residual
+        wrong.initFrom = base.outDir;
+        wrong.tokens = 0;
+        wrong.klTokens = 1000;
+        try {
+            cs::trainSae(wrong);
+            QFAIL("a transcoder was accepted as the start of a TopK SAE");
+        } catch (const cs::Error& e) {
+            QVERIFY2(std::string(e.what()).find(base.outDir) != std::string::npos, e.what());
+        }
+    }
+
     // Far more features than this tiny model's activations need: many die, and dead ones are
     // restarted (resampled) rather than left dead; the SAE still reconstructs afterwards.
     void deadTopKFeaturesAreResampled() {

@@ -21,14 +21,14 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--k", o->k, "Active features per token (topk; batchtopk: on average)")->check(CLI::PositiveNumber);
     cmd->add_option("--l1", o->l1, "Sparsity coefficient: L1 on f*|W_dec| (relu), L0 (jumprelu)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--tokens", o->tokens, "Training activations (0 with --init: only fine-tune)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--init", o->initFrom, "Start from this saved TopK SAE (same hook, --d-sae and --k)");
+    cmd->add_option("--init", o->initFrom, "Start from this saved SAE or transcoder (same --arch, hooks, --d-sae and --k)");
     cmd->add_option("--batch", o->batch, "Activations per step")->check(CLI::PositiveNumber);
     cmd->add_option("--pool", o->poolTokens,
                     "Run the model once for this many activations and train over them in passes (default: stream)")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
     cmd->add_option("--kl-tokens", o->klTokens,
-                    "Then fine-tune this many tokens on the KL divergence of the spliced model's predictions (topk, batchtopk)")
+                    "Then fine-tune this many tokens on the KL divergence of the spliced model's predictions (SAEs and transcoders)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--kl-lr", o->klLr, "Peak learning rate of the KL fine-tuning (default: a third of --lr)")
         ->check(CLI::PositiveNumber);

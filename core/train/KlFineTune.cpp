@@ -14,9 +14,9 @@ namespace cs {
 
 KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sIn, double sOut,
                            const SaeTrainOptions& o, const std::function<void(const SaeTrainProgress&)>& onProgress) {
-    if (o.arch != "topk" && o.arch != "batchtopk")
-        throw Error("train-sae: KL fine-tuning (--kl-tokens) is for TopK and BatchTopK SAEs");
-    if (!o.hookOut.empty()) throw Error("train-sae: KL fine-tuning (--kl-tokens) is for SAEs, not transcoders");
+    if (o.klAuxK && o.arch != "topk" && o.arch != "batchtopk")
+        throw Error("train-sae: --kl-auxk is for TopK and BatchTopK SAEs (--arch " + o.arch + " has no AuxK term)");
+    const bool transcoder = !o.hookOut.empty();
     // Gradients must flow back through the layers after the hook: that needs weights autograd can save.
     std::unique_ptr<Transformer> trainable = autogradCopy(src.model);
     const long windows = std::max<long>(1, o.batch / src.ctx);
@@ -35,16 +35,24 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         }
         logpClean = logpClean.clone();  // out of inference mode, so the loss's backward can save it
         const at::Tensor keep = ids.reshape({-1}).ne(src.bosId);
-        at::Tensor nmse, aux;
+        at::Tensor nmse, aux, penalty;
+        // A transcoder's input is read as the run passes its hook (the layer's MLP input, before
+        // the spliced MLP output), and its prediction replaces the output hook; an SAE reads and
+        // replaces one hook. Normalised MSE against the run's own activation at the output hook,
+        // which upstream of the splice is the clean one.
+        at::Tensor xRun;
         Hooks splice;
-        splice.add(src.in, [&](at::Tensor& t, const HookContext&) {
+        if (transcoder)
+            splice.add(src.in, [&](at::Tensor& t, const HookContext&) { xRun = t.detach().reshape({-1, t.size(-1)}); });
+        splice.add(src.out, [&](at::Tensor& t, const HookContext&) {
             const long d = t.size(-1);
             at::Tensor flat = t.detach().reshape({-1, d});
-            at::Tensor x = flat.index({keep}) * sIn;
-            at::Tensor recon = stepper.reconstruct(x);
-            const at::Tensor centred = x - x.mean(0);
-            nmse = (recon - x).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-12);
-            if (o.klAuxK) aux = stepper.auxKLoss(x, recon);
+            const at::Tensor y = flat.index({keep}) * sOut;
+            const at::Tensor x = transcoder ? xRun.index({keep}) * sIn : y;
+            at::Tensor recon = stepper.reconstruct(x, &penalty);
+            const at::Tensor centred = y - y.mean(0);
+            nmse = (recon - y).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-12);
+            if (o.klAuxK) aux = stepper.auxKLoss(x, y, recon);
             t = flat.index_put({keep}, recon / sOut).view(t.sizes());
         });
         RunOptions ro;
@@ -54,6 +62,7 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         const at::Tensor kl = (logpClean.exp() * (logpClean - logpSpliced)).sum(-1).mean();
         at::Tensor loss = kl + o.klMseWeight * nmse;
         if (aux.defined()) loss = loss + aux;
+        if (penalty.defined()) loss = loss + penalty;
         const double lr = step < warmup ? peak * (step + 1) / warmup
                                         : peak * static_cast<double>(steps - step) / static_cast<double>(steps - warmup);
         stepper.update(loss, lr, keep.sum().item<long>());

@@ -6,7 +6,9 @@
 // follow the gradient of KL(clean next-token distribution || spliced one), back through the rest
 // of the model, plus a weighted normalised reconstruction error so the features keep describing
 // the activation. This is the KL fine-tuning of Karvonen et al. (2025), in the spirit of Braun et
-// al.'s end-to-end SAEs (2024). Internal to core/train.
+// al.'s end-to-end SAEs (2024). A transcoder is fine-tuned the same way with its prediction
+// spliced in place of the MLP output it replaces; JumpReLU and ReLU keep their sparsity term in
+// the loss. Internal to core/train.
 #include "train/SaeTrainer.h"
 
 #include <functional>

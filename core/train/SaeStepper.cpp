@@ -80,52 +80,55 @@ void SaeStepper::setLearningRate(double lr) {
         static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
 }
 
-SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, double lr, double sparsityRamp) {
-    const long n = x.size(0);
-    at::Tensor xin = transcoder_ ? x : x - bDec_;
-    at::Tensor f, l0Ste, recon, active, pre;
+SaeStepper::Pass SaeStepper::pass(const at::Tensor& xin, double sparsityRamp) {
+    const long n = xin.size(0);
+    Pass r;
     if (o_.arch == "topk" || o_.arch == "batchtopk") {
         // The backward pass touches only the selected features (train/SparseCode.h).
         const SparseCode c = o_.arch == "topk" ? topKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k)
                                                : batchTopKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k);
-        recon = c.recon;
+        r.recon = c.recon;
         at::NoGradGuard ng;
         at::Tensor on = c.act > 0;
         lastFired_.index_fill_(0, c.features.masked_select(on), tokens_ + n);
-        active = c.rows.defined() ? at::bincount(c.rows.masked_select(on), {}, n) : on.sum(-1);
+        r.active = c.rows.defined() ? at::bincount(c.rows.masked_select(on), {}, n) : on.sum(-1);
+        return r;
+    }
+    const at::Tensor pre = at::addmm(bEnc_, xin, Wenc_);
+    at::Tensor f;
+    if (jump_) {
+        JumpReluStep j = jumpReluStep(pre, logTheta_, bandwidth_);
+        f = j.features;
+        r.penalty = o_.l1 * sparsityRamp * j.l0;
     } else {
-        pre = at::addmm(bEnc_, xin, Wenc_);
-        if (jump_) {
-            JumpReluStep j = jumpReluStep(pre, logTheta_, bandwidth_);
-            f = j.features;
-            l0Ste = j.l0;
-        } else {
-            f = at::relu(pre);
-        }
-        recon = at::addmm(bDec_, f, Wdec_);
-        at::NoGradGuard ng;
-        at::Tensor on = f > 0;
-        lastFired_.masked_fill_(on.any(0), tokens_ + n);
-        active = on.sum(-1);
+        f = at::relu(pre);
+        r.penalty = o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
     }
-    at::Tensor mse = (recon - y).pow(2).sum(-1).mean();
+    r.recon = at::addmm(bDec_, f, Wdec_);
+    at::NoGradGuard ng;
+    at::Tensor on = f > 0;
+    lastFired_.masked_fill_(on.any(0), tokens_ + n);
+    r.active = on.sum(-1);
+    return r;
+}
+
+SaeStepper::Stats SaeStepper::step(const at::Tensor& x, const at::Tensor& y, double lr, double sparsityRamp) {
+    const long n = x.size(0);
+    at::Tensor xin = transcoder_ ? x : x - bDec_;
+    const Pass p = pass(xin, sparsityRamp);
+    at::Tensor mse = (p.recon - y).pow(2).sum(-1).mean();
     at::Tensor loss = mse;
-    if (o_.arch == "relu") {
-        loss = loss + o_.l1 * (f * Wdec_.norm(2, -1)).sum(-1).mean();
-    } else if (jump_) {
-        loss = loss + o_.l1 * sparsityRamp * l0Ste;
-    } else if (at::Tensor aux = auxK(xin, (y - recon).detach()); aux.defined()) {
-        loss = loss + aux;
-    }
+    if (p.penalty.defined()) loss = loss + p.penalty;
+    else if (at::Tensor aux = auxK(xin, (y - p.recon).detach()); aux.defined()) loss = loss + aux;
     update(loss, lr, n);
     if ((o_.arch == "topk" || o_.arch == "batchtopk") && tokens_ >= nextResample_) {
         nextResample_ += deadWindow_;
         // Not once the learning rate decays (the last 20%): a resampled feature needs time.
-        if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(xin.detach(), y - recon.detach());
+        if (tokens_ < 0.8 * static_cast<double>(o_.tokens)) resampleDead(xin.detach(), y - p.recon.detach());
     }
     Stats s;
     s.mse = mse.item<double>() / dOut_;
-    s.l0 = active.to(at::kDouble).mean().item<double>();
+    s.l0 = p.active.to(at::kDouble).mean().item<double>();
     return s;
 }
 
@@ -143,18 +146,14 @@ at::Tensor SaeStepper::auxK(const at::Tensor& xin, const at::Tensor& residual) c
     return (auxRecon - residual).pow(2).sum(-1).mean() / residual.pow(2).sum(-1).mean().clamp_min(1e-8) / 32.0;
 }
 
-at::Tensor SaeStepper::auxKLoss(const at::Tensor& x, const at::Tensor& recon) const {
-    return auxK(transcoder_ ? x : x - bDec_, (x - recon).detach());
+at::Tensor SaeStepper::auxKLoss(const at::Tensor& x, const at::Tensor& y, const at::Tensor& recon) const {
+    return auxK(transcoder_ ? x : x - bDec_, (y - recon).detach());
 }
 
-at::Tensor SaeStepper::reconstruct(const at::Tensor& x) {
-    const long n = x.size(0);
-    at::Tensor xin = transcoder_ ? x : x - bDec_;
-    const SparseCode c = o_.arch == "topk" ? topKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k)
-                                           : batchTopKCode(xin, Wenc_, bEnc_, Wdec_, bDec_, o_.k);
-    at::NoGradGuard ng;
-    lastFired_.index_fill_(0, c.features.masked_select(c.act > 0), tokens_ + n);
-    return c.recon;
+at::Tensor SaeStepper::reconstruct(const at::Tensor& x, at::Tensor* penalty) {
+    Pass p = pass(transcoder_ ? x : x - bDec_, 1.0);
+    if (penalty) *penalty = p.penalty;
+    return p.recon;
 }
 
 void SaeStepper::update(const at::Tensor& loss, double lr, long tokens) {

@@ -26,13 +26,15 @@ public:
     // term); dead features are restarted on schedule.
     Stats step(const at::Tensor& x, const at::Tensor& y, double lr, double sparsityRamp);
 
-    // TopK / BatchTopK only: the reconstruction of scaled x [n, d_in] with autograd to the
-    // parameters, recording which features fired (they count as alive).
-    at::Tensor reconstruct(const at::Tensor& x);
-    // The AuxK loss term for scaled x and reconstruct(x)'s output, weighted as step() weighs it
-    // (undefined while no feature is dead): how well the dead features alone reconstruct the
-    // residual, normalised by its size.
-    at::Tensor auxKLoss(const at::Tensor& x, const at::Tensor& recon) const;
+    // The reconstruction (a transcoder's prediction) of scaled x [n, d_in] with autograd to the
+    // parameters, recording which features fired (they count as alive). `penalty`, if given,
+    // receives the architecture's sparsity term as step() weighs it at full ramp (ReLU: L1,
+    // JumpReLU: L0 through the threshold's pseudo-derivative; TopK: undefined, none).
+    at::Tensor reconstruct(const at::Tensor& x, at::Tensor* penalty = nullptr);
+    // The AuxK loss term for scaled x, its target y and reconstruct(x)'s output, weighted as
+    // step() weighs it (undefined while no feature is dead): how well the dead features alone
+    // reconstruct the residual, normalised by its size.
+    at::Tensor auxKLoss(const at::Tensor& x, const at::Tensor& y, const at::Tensor& recon) const;
     // One optimiser step on a loss built from reconstruct()'s outputs, for `tokens` activations.
     void update(const at::Tensor& loss, double lr, long tokens);
 
@@ -50,6 +52,13 @@ public:
     SaeWeights rawWeights(double sIn, double sOut) const;
 
 private:
+    struct Pass {
+        at::Tensor recon;    // [n, d_out], with autograd to the parameters
+        at::Tensor active;   // [n] features firing per row (no autograd)
+        at::Tensor penalty;  // the sparsity term (undefined for TopK / BatchTopK)
+    };
+    // Encode and decode x minus the decoder bias (SAEs) or x (transcoders), marking fired features.
+    Pass pass(const at::Tensor& xin, double sparsityRamp);
     void setLearningRate(double lr);
     void resampleDead(const at::Tensor& xin, const at::Tensor& residual);
     at::Tensor deadFeatures() const;

@@ -42,11 +42,20 @@ double summedNll(const at::Tensor& logits, const at::Tensor& ids) {
 // The saved SAE that --init names, checked against what this run trains.
 SaeWeights initialWeights(const SaeTrainOptions& o, const Sae& sae, long dIn, long dOut) {
     const SaeConfig& c = sae.config();
-    if (o.arch != "topk" || c.architecture != SaeArch::TopK)
-        failIn(o.initFrom, "--init starts from a TopK SAE, trained with --arch topk");
-    if (c.hookName != o.hook || !o.hookOut.empty())
-        failIn(o.initFrom, "reads hook '" + c.hookName + "', not '" + o.hook + "'");
-    if (c.dSae != o.dSae || c.dIn != dIn || c.dOut != dOut || c.k != o.k)
+    // The architecture this run would save (BatchTopK is saved as JumpReLU, so a BatchTopK file
+    // cannot be told from one, and has no k to start from).
+    const bool transcoder = !o.hookOut.empty();
+    SaeArch want;
+    if (o.arch == "topk" && !transcoder) want = SaeArch::TopK;
+    else if (o.arch == "jumprelu") want = transcoder ? SaeArch::JumpReLUTranscoder : SaeArch::JumpReLU;
+    else if (o.arch == "relu") want = transcoder ? SaeArch::Transcoder : SaeArch::Standard;
+    else failIn(o.initFrom, "--init is for --arch topk, jumprelu or relu, not " + o.arch);
+    if (c.architecture != want)
+        failIn(o.initFrom, std::string("is a ") + saeArchName(c.architecture) + " file; this run trains a " + saeArchName(want));
+    if (c.hookName != o.hook || c.hookNameOut != o.hookOut)
+        failIn(o.initFrom, "reads hook '" + c.hookName + "'" + (c.hookNameOut.empty() ? "" : " and writes '" + c.hookNameOut + "'") +
+                               ", not '" + o.hook + "'" + (transcoder ? " and '" + o.hookOut + "'" : ""));
+    if (c.dSae != o.dSae || c.dIn != dIn || c.dOut != dOut || (want == SaeArch::TopK && c.k != o.k))
         failIn(o.initFrom, "has d_sae " + std::to_string(c.dSae) + ", k " + std::to_string(c.k) +
                                "; this run asks for d_sae " + std::to_string(o.dSae) + ", k " + std::to_string(o.k));
     return sae.weights();
