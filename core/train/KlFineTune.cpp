@@ -35,7 +35,7 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         }
         logpClean = logpClean.clone();  // out of inference mode, so the loss's backward can save it
         const at::Tensor keep = ids.reshape({-1}).ne(src.bosId);
-        at::Tensor nmse, aux, penalty;
+        at::Tensor nmse, aux, penalty, variance;
         // A transcoder's input is read as the run passes its hook (the layer's MLP input, before
         // the spliced MLP output), and its prediction replaces the output hook; an SAE reads and
         // replaces one hook. Normalised MSE against the run's own activation at the output hook,
@@ -51,7 +51,8 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
             const at::Tensor x = transcoder ? xRun.index({keep}) * sIn : y;
             at::Tensor recon = stepper.reconstruct(x, &penalty);
             const at::Tensor centred = y - y.mean(0);
-            nmse = (recon - y).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-12);
+            variance = centred.pow(2).sum(-1).mean().clamp_min(1e-12).detach();
+            nmse = (recon - y).pow(2).sum(-1).mean() / variance;
             if (o.klAuxK) aux = stepper.auxKLoss(x, y, recon);
             t = flat.index_put({keep}, recon / sOut).view(t.sizes());
         });
@@ -62,7 +63,11 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
         const at::Tensor kl = (logpClean.exp() * (logpClean - logpSpliced)).sum(-1).mean();
         at::Tensor loss = kl + o.klMseWeight * nmse;
         if (aux.defined()) loss = loss + aux;
-        if (penalty.defined()) loss = loss + penalty;
+        // The sparsity penalty was weighed against the summed squared error in training; the
+        // normalised error here is that divided by the activations' variance, so the penalty is
+        // too: beside a reconstruction weight of 1 it pulls exactly as hard as it did then.
+        // (Unscaled, a JumpReLU transcoder's 0.3 x L0 outweighed the rest 30-fold and the KL rose.)
+        if (penalty.defined()) loss = loss + penalty / variance;
         const double lr = step < warmup ? peak * (step + 1) / warmup
                                         : peak * static_cast<double>(steps - step) / static_cast<double>(steps - warmup);
         stepper.update(loss, lr, keep.sum().item<long>());
