@@ -38,6 +38,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -45,6 +46,25 @@ namespace {
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
+}
+
+// Milliseconds a fixed run of dependent floating-point arithmetic takes on each of `threads`
+// threads started together (median of their times). Beside one thread's time it says whether this
+// machine's cores compute side by side at full speed (or are, say, two hyperthreads of one core),
+// which bears on whether painting on the GUI thread can overlap the worker's model run for free.
+double arithmeticMs(int threads) {
+    std::vector<double> ms(static_cast<size_t>(threads));
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&ms, t] {
+            QElapsedTimer timer;
+            timer.start();
+            volatile double x = 0;
+            for (long i = 0; i < 40'000'000; ++i) x = x + static_cast<double>(i) * 0.5;
+            ms[static_cast<size_t>(t)] = timer.nsecsElapsed() / 1e6;
+        });
+    for (auto& th : pool) th.join();
+    return median(ms);
 }
 
 }  // namespace
@@ -313,6 +333,18 @@ int main(int argc, char** argv) {
                 paintMs([&] { window.attentionView()->thumbnails()->repaint(); }),
                 paintMs([&] { window.attentionView()->topTable()->viewport()->repaint(); }),
                 paintMs([&] { window.logitLensView()->table()->viewport()->repaint(); }), paintMs([&] { window.repaint(); }));
+    {
+        std::vector<double> one, two;
+        for (int r = 0; r < 5; ++r) {
+            one.push_back(arithmeticMs(1));
+            two.push_back(arithmeticMs(2));
+        }
+        std::printf("  machine: the same arithmetic takes %.0f ms on one thread alone and %.0f ms on each of two at once "
+                    "(%.2fx): %s\n",
+                    median(one), median(two), median(two) / median(one),
+                    median(two) / median(one) < 1.15 ? "the two cores compute side by side at full speed"
+                                                     : "two busy threads slow each other (shared core?)");
+    }
     std::printf("  (model run: core generating and computing what the views show, no GUI; GUI total: the same\n"
                 "   submitted to the window until every view has repainted; forward: one bare forward pass)\n");
     // Launch to first run on screen: the real binary, demo model, a 32-token continuation.
