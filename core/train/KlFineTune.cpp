@@ -23,6 +23,10 @@ KlFineTuneStats klFineTune(SaeStepper& stepper, ActivationSource& src, double sI
     const long steps = std::max<long>(1, o.klTokens / (windows * src.ctx));
     const long warmup = std::min<long>(50, steps / 10 + 1);
     const double peak = o.klLr > 0 ? o.klLr : o.lr / 3.0;
+    // Thresholds start where training left them, so they fine-tune at the base rate, not at
+    // training's 10x. (Neither rate, nor frozen thresholds, kept a demo transcoder's features
+    // alive: 3% dead before, 23-26% after; ROADMAP.)
+    stepper.setThresholdLrScale(1.0);
     const auto t0 = std::chrono::steady_clock::now();
     KlFineTuneStats st;
     for (long step = 0; step < steps; ++step) {

@@ -48,7 +48,7 @@ JumpReluStep jumpReluStep(const at::Tensor& pre, const at::Tensor& logTheta, dou
 
 SaeStepper::SaeStepper(const SaeTrainOptions& o, long dIn, long dOut, const at::Tensor& meanOut)
     : o_(o), transcoder_(!o.hookOut.empty()), jump_(o.arch == "jumprelu"), dOut_(dOut),
-      bandwidth_(kJumpBandwidth * std::sqrt(static_cast<double>(dIn))) {
+      bandwidth_(kJumpBandwidth * std::sqrt(static_cast<double>(dIn))), thresholdLrScale_(kJumpThresholdLrScale) {
     Wdec_ = at::randn({o.dSae, dOut});
     Wdec_ = Wdec_ / Wdec_.norm(2, -1, true);
     Wenc_ = transcoder_ ? at::randn({dIn, o.dSae}) / std::sqrt(static_cast<double>(dIn)) : Wdec_.t().clone();
@@ -77,7 +77,7 @@ SaeStepper::SaeStepper(const SaeTrainOptions& o, long dIn, long dOut, const at::
 
 void SaeStepper::setLearningRate(double lr) {
     for (size_t g = 0; g < adam_->param_groups().size(); ++g)
-        static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * kJumpThresholdLrScale);
+        static_cast<torch::optim::AdamOptions&>(adam_->param_groups()[g].options()).lr(g == 0 ? lr : lr * thresholdLrScale_);
 }
 
 SaeStepper::Pass SaeStepper::pass(const at::Tensor& xin, double sparsityRamp) {

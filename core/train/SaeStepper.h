@@ -42,6 +42,10 @@ public:
     // average over x (scaled activations), i.e. the (k * n)-th largest pre-activation.
     double batchTopKThreshold(const at::Tensor& x) const;
 
+    // JumpReLU thresholds learn at this multiple of the learning rate (10 by default: they must
+    // climb orders of magnitude from their initial value). Fine-tuning from a trained file uses 1.
+    void setThresholdLrScale(double scale) { thresholdLrScale_ = scale; }
+
     long resampled() const { return resampled_; }
     // Fraction of features that have not fired within the dead window (0 before one has passed).
     double deadFraction() const;
@@ -68,6 +72,7 @@ private:
     bool transcoder_, jump_;
     long dOut_;
     double bandwidth_;
+    double thresholdLrScale_;
     at::Tensor Wenc_, Wdec_, bEnc_, bDec_, logTheta_, lastFired_;
     std::unique_ptr<torch::optim::Adam> adam_;
     long tokens_ = 0, deadWindow_ = 0, nextResample_ = 0;
