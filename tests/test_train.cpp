@@ -71,6 +71,19 @@ class TestTrain : public QObject {
         return o;
     }
 
+    // A fine-tuning run from `start` that must be refused, with an error naming the file.
+    static void requireStartRefused(cs::SaeTrainOptions o, const std::string& start, const char* accepted) {
+        o.initFrom = start;
+        o.tokens = 0;
+        o.klTokens = 1000;
+        try {
+            cs::trainSae(o);
+            QFAIL(accepted);
+        } catch (const cs::Error& e) {
+            QVERIFY2(std::string(e.what()).find(start) != std::string::npos, e.what());
+        }
+    }
+
 private Q_SLOTS:
     void initTestCase() {
         corpus_ = makeTempDir("train") + "/corpus.txt";
@@ -182,16 +195,8 @@ private Q_SLOTS:
         QCOMPARE(cfg["metadata"]["circuitscope_init"]["circuitscope_metrics"]["ce_increase"].get<double>(), before.ceIncrease);
         // A mismatched starting point is refused, naming it.
         cs::SaeTrainOptions wrong = smallSaeOptions("train-sae-kl-wrong");
-        wrong.initFrom = base.outDir;
         wrong.dSae = 64;
-        wrong.tokens = 0;
-        wrong.klTokens = 1000;
-        try {
-            cs::trainSae(wrong);
-            QFAIL("a starting SAE of another size was accepted");
-        } catch (const cs::Error& e) {
-            QVERIFY2(std::string(e.what()).find(base.outDir) != std::string::npos, e.what());
-        }
+        requireStartRefused(wrong, base.outDir, "a starting SAE of another size was accepted");
     }
 
     // KL fine-tuning has no restarts, and a feature outside every top k gets no gradient from the
@@ -285,16 +290,8 @@ private Q_SLOTS:
         const at::Tensor t1 = cs::loadSae(still.outDir)->weights().threshold.to(at::kFloat);
         QVERIFY2((t0 - t1).abs().max().item<double>() <= 1e-3 * t0.abs().max().item<double>(),
                  "the fine-tuning did not start from the saved thresholds");
-        cs::SaeTrainOptions wrong = smallSaeOptions("train-tc-kl-wrong");  // a TopK SAE on the residual
-        wrong.initFrom = base.outDir;
-        wrong.tokens = 0;
-        wrong.klTokens = 1000;
-        try {
-            cs::trainSae(wrong);
-            QFAIL("a transcoder was accepted as the start of a TopK SAE");
-        } catch (const cs::Error& e) {
-            QVERIFY2(std::string(e.what()).find(base.outDir) != std::string::npos, e.what());
-        }
+        requireStartRefused(smallSaeOptions("train-tc-kl-wrong"), base.outDir,  // a TopK SAE on the residual
+                            "a transcoder was accepted as the start of a TopK SAE");
     }
 
     // Far more features than this tiny model's activations need: many die, and dead ones are
