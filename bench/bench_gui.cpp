@@ -5,7 +5,10 @@
 // launching the real binary to its first run on screen. Medians over --runs. Offscreen unless a
 // display is set.
 //
-//   bench_gui [--model DIR|demo] [--runs 30] [--threads 2]
+//   bench_gui [--model DIR|demo] [--runs 30] [--threads 2] [--paint-report] [--event-report]
+//
+// --event-report: for each scenario, the GUI thread's time per run by event and receiver, from
+// submission to the last view's paint (event 43 is a queued call or replot, 77 the window's paint).
 #include "analysis/PromptAnalysis.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
@@ -33,6 +36,8 @@
 #include <QStandardPaths>
 
 #include <algorithm>
+#include <map>
+#include <QThread>
 #include <set>
 #include <functional>
 #include <cstdio>
@@ -67,6 +72,34 @@ double arithmeticMs(int threads) {
     return median(ms);
 }
 
+// Times every event the GUI thread dispatches at the top level while `recording` (--event-report):
+// where the GUI's own milliseconds go between a submission and the last view's paint.
+class TimedApplication : public QApplication {
+public:
+    using QApplication::QApplication;
+    bool recording = false;
+    std::map<std::string, std::pair<double, int>> spent;  // what -> (ms, count)
+    bool notify(QObject* o, QEvent* e) override {
+        if (!recording || depth_ > 0 || QThread::currentThread() != thread()) return QApplication::notify(o, e);
+        ++depth_;
+        QElapsedTimer t;
+        t.start();
+        const bool r = QApplication::notify(o, e);
+        const double ms = t.nsecsElapsed() / 1e6;
+        --depth_;
+        std::string what = std::string(o->metaObject()->className());
+        if (!o->objectName().isEmpty()) what += " '" + o->objectName().toStdString() + "'";
+        what += " event " + std::to_string(static_cast<int>(e->type()));
+        auto& slot = spent[what];
+        slot.first += ms;
+        ++slot.second;
+        return r;
+    }
+
+private:
+    int depth_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,17 +107,18 @@ int main(int argc, char** argv) {
     if (!std::getenv("QT_QPA_PLATFORM") && !std::getenv("DISPLAY")) setenv("QT_QPA_PLATFORM", "offscreen", 1);
     std::string model = "demo";
     int runs = 30, threads = 2;
-    bool paintReport = false;
+    bool paintReport = false, eventReport = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--paint-report") paintReport = true;
+        else if (a == "--event-report") eventReport = true;
         else if (i + 1 >= argc) break;
         else if (a == "--model") model = argv[++i];
         else if (a == "--runs") runs = std::atoi(argv[++i]);
         else if (a == "--threads") threads = std::atoi(argv[++i]);
     }
     cs::setComputeThreads(threads);
-    QApplication app(argc, argv);
+    TimedApplication app(argc, argv);
     QStandardPaths::setTestModeEnabled(true);  // leave the user's settings alone
     QCoreApplication::setOrganizationName("CircuitscopeBench");
     QSettings().clear();
@@ -239,6 +273,7 @@ int main(int argc, char** argv) {
                 finished = true;
                 runMs = t.nsecsElapsed() / 1e6;  // worker done, every view told
             });
+            app.recording = eventReport && r >= 3;
             t.start();
             sinceSubmit.start();
             session.run(s);
@@ -247,6 +282,7 @@ int main(int argc, char** argv) {
             while (!(finished && painted.size() == views.size() && replots - replotsBefore >= 2) &&
                    t.elapsed() < 10000)
                 QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents);
+            app.recording = false;
             QObject::disconnect(c);
             if (replots - replotsBefore < 2 || painted.size() < views.size()) {
                 std::fprintf(stderr, "bench_gui: not every view repainted (%d replots, %zu of %zu views)\n",
@@ -295,6 +331,14 @@ int main(int argc, char** argv) {
         if (session.analysis()->promptLength != 32) {
             std::fprintf(stderr, "bench_gui: the prompt ran as %d tokens, not 32\n", session.analysis()->promptLength);
             return 1;
+        }
+        if (eventReport) {
+            std::vector<std::pair<double, std::string>> rows;
+            for (const auto& [what, v] : app.spent) rows.push_back({v.first / runs, what + " x" + std::to_string(v.second / runs)});
+            std::sort(rows.rbegin(), rows.rend());
+            for (size_t i = 0; i < rows.size() && i < 25; ++i)
+                std::printf("    GUI thread: %7.3f ms per run  %s\n", rows[i].first, rows[i].second.c_str());
+            app.spent.clear();
         }
         const double g = median(gui), c = median(core), f = median(forward);
         const std::string name = staged            ? "prompt only, each stage shown on arrival"

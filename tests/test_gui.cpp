@@ -400,6 +400,35 @@ private Q_SLOTS:
         compareWith(a->lensNextProbability);
     }
 
+    // The screen blits each chip's background from a cache; a figure draws the same chips as
+    // vectors. At the same width both must give the same picture (outlines where the text is).
+    void screenChipsMatchTheirVectorDrawing() {
+        Fixture f(dir_);
+        applyTheme(ThemeKind::Light);  // what figures use
+        TokenStreamView view(&f.session);
+        const int width = view.figureSize().width();
+        view.resize(width, view.heightForWidth(width));
+        const QImage screen = view.grab().toImage().convertToFormat(QImage::Format_RGB32);
+        QImage figure(screen.size(), QImage::Format_RGB32);
+        {
+            QCPPainter p(&figure);
+            view.paintFigure(p, figure.size());
+        }
+        QVERIFY(view.chipCount() > 10);
+        long differing = 0, inked = 0;
+        const QRgb background = figure.pixel(0, 0);
+        for (int y = 0; y < figure.height(); ++y)
+            for (int x = 0; x < figure.width(); ++x) {
+                const QRgb a = screen.pixel(x, y), b = figure.pixel(x, y);
+                if (b != background) ++inked;
+                const int d = std::max({std::abs(qRed(a) - qRed(b)), std::abs(qGreen(a) - qGreen(b)), std::abs(qBlue(a) - qBlue(b))});
+                if (d > 48) ++differing;
+            }
+        QVERIFY2(inked > 1000, "the figure drew no chips");
+        // Antialiased edges may round differently; a chip a pixel off moves every outline.
+        QVERIFY2(differing * 200 < inked, qPrintable(QString("%1 of %2 drawn pixels differ").arg(differing).arg(inked)));
+    }
+
     void darkThemeChangesThePalette() {
         Fixture f(dir_);
         const QColor light = QApplication::palette().color(QPalette::Base);

@@ -28,6 +28,11 @@ void holdAllTickLabels(QCPAxis* axis) {
 
 HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     setNoAntialiasingOnDrag(true);
+    // QCustomPlot's default hints make every replot, queued ones included, repaint the widget at
+    // once (QWidget::repaint: its own paint pass and backing-store flush, parents' backgrounds
+    // under it). A run replots both heatmaps; with update() instead, they paint in the window's
+    // one pass with every other view that changed.
+    setPlottingHint(QCP::phImmediateRefresh, false);
     // One paint buffer instead of two: QCustomPlot buffers its overlay layer separately (for
     // redrawing selection rectangles alone); this plot draws nothing there, and each extra
     // buffer is a window-sized clear and blend on every replot.

@@ -6,14 +6,47 @@
 #include <QHelpEvent>
 #include <QMouseEvent>
 #include <QPainter>
+#include <QPixmapCache>
 #include <QToolTip>
 #include "ui/Qcp.h"
+
+#include <cmath>
 
 namespace cs::ui {
 
 namespace {
 constexpr double kPadX = 5, kPadY = 3, kGap = 3, kLineGap = 6, kMargin = 8;
 constexpr int kFigureWidth = 900;
+
+void paintChipBackground(QPainter& p, const QRectF& rect, const QColor& fill, const QPen& pen) {
+    p.setPen(pen);
+    p.setBrush(fill);
+    p.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4);
+}
+
+// A chip's antialiased rounded background, drawn once per size and colours: filling and stroking
+// a rounded path per chip was most of this view's paint on every run (64 chips of a default run),
+// and a prompt's chips come in a few dozen sizes at most. One pixel of margin holds a 2-px pen.
+QPixmap chipBackground(const QSize& size, const QColor& fill, const QPen& pen, qreal dpr) {
+    const QString key = QStringLiteral("cs-chip:%1x%2:%3:%4:%5:%6")
+                            .arg(size.width())
+                            .arg(size.height())
+                            .arg(fill.rgba())
+                            .arg(pen.color().rgba())
+                            .arg(pen.widthF())
+                            .arg(dpr);
+    QPixmap pm;
+    if (QPixmapCache::find(key, &pm)) return pm;
+    pm = QPixmap((QSizeF(size.width() + 2, size.height() + 2) * dpr).toSize());
+    pm.setDevicePixelRatio(dpr);
+    pm.fill(Qt::transparent);
+    QPainter p(&pm);
+    p.setRenderHint(QPainter::Antialiasing);
+    paintChipBackground(p, QRectF(1, 1, size.width(), size.height()), fill, pen);
+    p.end();
+    QPixmapCache::insert(key, pm);
+    return pm;
+}
 }  // namespace
 
 TokenStreamView::TokenStreamView(SessionController* session, QWidget* parent)
@@ -48,7 +81,8 @@ std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const
     const PromptAnalysis* a = shown_.get();
     if (!a) return out;
     const QFontMetricsF fm(font());
-    const double h = fm.height() + 2 * kPadY;
+    // Whole pixels, so each chip's cached background lands exactly where its outline would be drawn.
+    const double h = std::ceil(fm.height() + 2 * kPadY);
     double x = kMargin, y = kMargin;
     for (int i = 0; i < a->length(); ++i) {
         Chip c;
@@ -58,7 +92,7 @@ std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const
         c.text.setTextFormat(Qt::PlainText);
         c.text.setText(c.label);
         c.text.prepare(QTransform(), font());
-        const double w = std::max(c.text.size().width(), fm.horizontalAdvance('M') * 0.6) + 2 * kPadX;
+        const double w = std::ceil(std::max(c.text.size().width(), fm.horizontalAdvance('M') * 0.6) + 2 * kPadX);
         if (x + w > width - kMargin && x > kMargin) {
             x = kMargin;
             y += h + kLineGap;
@@ -125,16 +159,19 @@ QString TokenStreamView::tooltipFor(int index) const {
 }
 
 void TokenStreamView::paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected,
-                                 int hover) const {
+                                 int hover, bool cached) const {
     p.setRenderHint(QPainter::Antialiasing);
     p.setFont(font());
+    const qreal dpr = devicePixelRatioF();
     for (int i = 0; i < static_cast<int>(chips.size()); ++i) {
         const Chip& chip = chips[i];
         QColor fill = chip.generated ? c.generatedChip : c.promptChip;
         if (i == hover) fill = c.hover;
-        p.setPen(i == selected ? QPen(c.selection, 2) : QPen(c.chipBorder, 1));
-        p.setBrush(fill);
-        p.drawRoundedRect(chip.rect.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4);
+        const QPen pen = i == selected ? QPen(c.selection, 2) : QPen(c.chipBorder, 1);
+        if (cached)
+            p.drawPixmap(chip.rect.topLeft() - QPointF(1, 1), chipBackground(chip.rect.size().toSize(), fill, pen, dpr));
+        else
+            paintChipBackground(p, chip.rect, fill, pen);
         p.setPen(chip.whitespace ? c.muted : c.text);
         const QSizeF ts = chip.text.size();
         p.drawStaticText(QPointF(chip.rect.center().x() - ts.width() / 2, chip.rect.center().y() - ts.height() / 2), chip.text);
@@ -151,7 +188,7 @@ void TokenStreamView::paintEvent(QPaintEvent*) {
         return;
     }
     paintedSelection_ = session_->selection().position;
-    paintChips(p, chips_, c, paintedSelection_, hover_);
+    paintChips(p, chips_, c, paintedSelection_, hover_, true);
 }
 
 QSize TokenStreamView::figureSize() const {
@@ -162,7 +199,7 @@ QSize TokenStreamView::figureSize() const {
 void TokenStreamView::paintFigure(QCPPainter& painter, const QSize& size) {
     const ViewColors& c = figureColors();
     painter.fillRect(QRect(QPoint(0, 0), size), c.background);
-    paintChips(painter, layoutChips(size.width()), c, session_->selection().position, -1);
+    paintChips(painter, layoutChips(size.width()), c, session_->selection().position, -1, false);
 }
 
 void TokenStreamView::mouseMoveEvent(QMouseEvent* e) {

@@ -50,7 +50,10 @@ private:
         bool generated = false;
     };
     std::vector<Chip> layoutChips(int width) const;
-    void paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected, int hover) const;
+    // `cached`: blit each chip's background from a pixmap cache (the screen); vector painters (SVG,
+    // PDF figures) get the rounded rectangles themselves.
+    void paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected, int hover,
+                    bool cached) const;
     void relayout();
     void layoutAtWidth();
     static int heightOf(const std::vector<Chip>& chips);
