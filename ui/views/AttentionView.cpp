@@ -3,6 +3,7 @@
 #include "ui/Theme.h"
 #include "ui/views/HeatmapPlot.h"
 #include "ui/views/PlainCellDelegate.h"
+#include "ui/views/ResultTable.h"
 #include "ui/views/TokenLabel.h"
 
 #include <QHBoxLayout>
@@ -61,7 +62,7 @@ AttentionView::AttentionView(SessionController* session, QWidget* parent) : QWid
     plot_->setScaleLabel(tr("attention weight"));
     cl->addWidget(title_);
     cl->addWidget(plot_, 1);
-    top_ = new QTableWidget(0, 2, split);
+    top_ = new ResultTable(0, 2, split);
     top_->setObjectName("attentionTop");
     top_->setHorizontalHeaderLabels({tr("attends to"), tr("weight")});
     top_->horizontalHeader()->setStretchLastSection(true);
@@ -157,7 +158,10 @@ void AttentionView::followSelection() {
     plot_->highlightRow(q);
     plot_->replot(QCustomPlot::rpQueuedReplot);
     top_->setRowCount(0);
-    if (!a || q < 0 || q >= a->length()) return;
+    if (!a || q < 0 || q >= a->length()) {
+        top_->layoutNow();
+        return;
+    }
     const Selection& s = session_->selection();
     std::vector<int> keys(q + 1);
     std::iota(keys.begin(), keys.end(), 0);
@@ -172,6 +176,7 @@ void AttentionView::followSelection() {
         w->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         top_->setItem(i, 1, w);
     }
+    top_->layoutNow();
 }
 
 int AttentionView::selectedRow() const { return plot_->highlightedRow(); }
@@ -192,6 +197,7 @@ void AttentionView::paintFigure(QCPPainter& painter, const QSize& size) { plot_-
 AttentionThumbnails::AttentionThumbnails(SessionController* session, QWidget* parent)
     : QWidget(parent), session_(session) {
     setObjectName("attentionThumbnails");
+    setAttribute(Qt::WA_OpaquePaintEvent);  // paintEvent fills every pixel: nothing to paint beneath
     connect(session_, &SessionController::shownAnalysisChanged, this, [this] { takeShown(); });
     connect(session_, &SessionController::modelLoaded, this, [this] { takeShown(); });
     connect(session_, &SessionController::selectionChanged, this, [this] { update(); });

@@ -4,11 +4,11 @@
 // the selected position attends to most.
 #include "ui/SessionController.h"
 #include "ui/figures/FigureSource.h"
+#include "ui/views/ResultTable.h"
 
 #include <QWidget>
 
 class QLabel;
-class QTableWidget;
 
 namespace cs::ui {
 
@@ -41,7 +41,7 @@ private:
     AttentionThumbnails* thumbs_;
     HeatmapPlot* plot_;
     QLabel* title_;
-    QTableWidget* top_;
+    ResultTable* top_;
     int shownLayer_ = -1, shownHead_ = -1;
     int followed_ = -1;  // the selected position the outline and list were made for
     std::shared_ptr<const PromptAnalysis> shown_;  // what the picture is drawn from

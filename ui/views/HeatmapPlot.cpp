@@ -33,6 +33,9 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     // under it). A run replots both heatmaps; with update() instead, they paint in the window's
     // one pass with every other view that changed.
     setPlottingHint(QCP::phImmediateRefresh, false);
+    // Its paint fills every pixel (background brush, then the buffers), so the window need not
+    // paint its own background under the plot first.
+    setAttribute(Qt::WA_OpaquePaintEvent);
     // One paint buffer instead of two: QCustomPlot buffers its overlay layer separately (for
     // redrawing selection rectangles alone); this plot draws nothing there, and each extra
     // buffer is a window-sized clear and blend on every replot.

@@ -2,6 +2,7 @@
 
 #include "ui/views/HeatmapPlot.h"
 #include "ui/views/PlainCellDelegate.h"
+#include "ui/views/ResultTable.h"
 #include "ui/views/TokenLabel.h"
 
 #include <QHBoxLayout>
@@ -50,7 +51,7 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     tl->addWidget(title_);
     tl->addLayout(trackRow);
     tl->addWidget(plot_, 1);
-    table_ = new QTableWidget(0, kTableTop + 2, split);
+    table_ = new ResultTable(0, kTableTop + 2, split);
     table_->setObjectName("logitLensTable");
     QStringList headers{tr("layer"), tr("P(next)")};
     for (int k = 1; k <= kTableTop; ++k) headers << tr("top %1").arg(k);
@@ -195,7 +196,10 @@ void LogitLensView::followSelection() {
     plot_->highlightColumn(pos);
     plot_->replot(QCustomPlot::rpQueuedReplot);
     table_->setRowCount(0);
-    if (!a || pos < 0 || pos >= a->length()) return;
+    if (!a || pos < 0 || pos >= a->length()) {
+        table_->layoutNow();
+        return;
+    }
     const int R = static_cast<int>(a->lensRows.size());
     table_->setRowCount(R);
     for (int r = 0; r < R; ++r) {
@@ -213,6 +217,7 @@ void LogitLensView::followSelection() {
             table_->setItem(r, 2 + k, item);
         }
     }
+    table_->layoutNow();
 }
 
 QSize LogitLensView::figureSize() const {

@@ -5,12 +5,12 @@
 // the table lists each layer's top predictions at the selected position.
 #include "ui/SessionController.h"
 #include "ui/figures/FigureSource.h"
+#include "ui/views/ResultTable.h"
 
 #include <QWidget>
 
 class QLabel;
 class QLineEdit;
-class QTableWidget;
 
 namespace cs::ui {
 
@@ -43,7 +43,7 @@ private:
     SessionController* session_;
     HeatmapPlot* plot_;
     QLabel* title_;
-    QTableWidget* table_;
+    ResultTable* table_;
     QLineEdit* track_;
     QLabel* trackError_;
     std::shared_ptr<const PromptAnalysis> shown_;  // what the heatmap and table are drawn from

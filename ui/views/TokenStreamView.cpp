@@ -52,6 +52,7 @@ QPixmap chipBackground(const QSize& size, const QColor& fill, const QPen& pen, q
 TokenStreamView::TokenStreamView(SessionController* session, QWidget* parent)
     : QWidget(parent), session_(session) {
     setObjectName("tokenStream");
+    setAttribute(Qt::WA_OpaquePaintEvent);  // paintEvent fills every pixel: nothing to paint beneath
     setMouseTracking(true);
     setFocusPolicy(Qt::ClickFocus);
     QSizePolicy sp(QSizePolicy::Expanding, QSizePolicy::Preferred);
@@ -89,9 +90,7 @@ std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const
         c.label = tokenLabel(a->texts[i]);
         c.whitespace = isWhitespaceToken(a->texts[i]);
         c.generated = i >= a->promptLength;
-        c.text.setTextFormat(Qt::PlainText);
-        c.text.setText(c.label);
-        c.text.prepare(QTransform(), font());
+        c.text = preparedText(c.label);
         const double w = std::ceil(std::max(c.text.size().width(), fm.horizontalAdvance('M') * 0.6) + 2 * kPadX);
         if (x + w > width - kMargin && x > kMargin) {
             x = kMargin;
@@ -107,6 +106,21 @@ std::vector<TokenStreamView::Chip> TokenStreamView::layoutChips(int width) const
         }
     }
     return out;
+}
+
+QStaticText TokenStreamView::preparedText(const QString& label) const {
+    if (font() != preparedFont_ || prepared_.size() > 4096) {
+        prepared_.clear();
+        preparedFont_ = font();
+    }
+    auto it = prepared_.find(label);
+    if (it != prepared_.end()) return *it;
+    QStaticText text;
+    text.setTextFormat(Qt::PlainText);
+    text.setText(label);
+    text.prepare(QTransform(), font());
+    prepared_.insert(label, text);
+    return text;
 }
 
 int TokenStreamView::heightForWidth(int width) const { return heightOf(layoutChips(width)); }

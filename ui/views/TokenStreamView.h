@@ -4,6 +4,7 @@
 #include "ui/SessionController.h"
 #include "ui/figures/FigureSource.h"
 
+#include <QHash>
 #include <QStaticText>
 #include <QWidget>
 
@@ -54,6 +55,9 @@ private:
     // PDF figures) get the rounded rectangles themselves.
     void paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected, int hover,
                     bool cached) const;
+    // Each label laid out once per font, kept across runs: shaping a chip's text was the larger
+    // part of laying out a run's chips, and successive prompts share most of their tokens.
+    QStaticText preparedText(const QString& label) const;
     void relayout();
     void layoutAtWidth();
     static int heightOf(const std::vector<Chip>& chips);
@@ -63,6 +67,8 @@ private:
     int shownRun_ = -1;
     int paintedSelection_ = -1;
     std::vector<Chip> chips_;
+    mutable QHash<QString, QStaticText> prepared_;
+    mutable QFont preparedFont_;
     int hover_ = -1;
 };
 
