@@ -22,13 +22,19 @@ QString firstLine(const std::exception& e) { return QString::fromUtf8(e.what()).
 
 SessionController::SessionController(QObject* parent)
     : QObject(parent), ticket_(std::make_shared<std::atomic<int>>(0)) {
+    // One model thread for the session's life, not the global pool's: that pool hands successive
+    // jobs to whichever thread has waited longest (runs alternated between two) and ends threads
+    // idle for 30 s, and each new thread starts a fresh OpenMP team and malloc arena. Jobs run in
+    // order; a superseded one gives way at its next check (every generated token).
+    worker_.setMaxThreadCount(1);
+    worker_.setExpiryTimeout(-1);
     qRegisterMetaType<cs::ui::RunResult>("cs::ui::RunResult");
     qRegisterMetaType<cs::ui::Selection>("cs::ui::Selection");
 }
 
 SessionController::~SessionController() {
     ++*ticket_;
-    QThreadPool::globalInstance()->waitForDone();
+    worker_.waitForDone();
 }
 
 QString SessionController::modelName() const {
@@ -165,7 +171,7 @@ void SessionController::loadModel(const QString& dir) {
     const int ticket = ++*ticket_;
     auto counter = ticket_;
     setBusy(true);
-    QThreadPool::globalInstance()->start([this, dir, ticket, counter] {
+    worker_.start([this, dir, ticket, counter] {
         std::shared_ptr<Transformer> model;
         std::shared_ptr<Tokenizer> tok;
         QString error;
@@ -209,7 +215,7 @@ void SessionController::run(const RunSettings& settings) {
     auto tok = tokenizer_;
     const bool staged = lastAnalysisSeconds_ < 0 || lastAnalysisSeconds_ > stagesAbove_;
     setBusy(true);
-    QThreadPool::globalInstance()->start([this, model, tok, settings, ticket, counter, staged] {
+    worker_.start([this, model, tok, settings, ticket, counter, staged] {
         RunResult r;
         r.settings = settings;
         QString error;

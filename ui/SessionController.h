@@ -10,6 +10,7 @@
 #include <QMetaType>
 #include <QObject>
 #include <QString>
+#include <QThreadPool>
 
 #include <atomic>
 #include <memory>
@@ -138,7 +139,8 @@ private:
     Selection pendingSelection_;
     bool hasPending_ = false;
     bool busy_ = false;
-    std::shared_ptr<std::atomic<int>> ticket_;  // request counter: stale jobs see a newer value
+    std::shared_ptr<std::atomic<int>> ticket_;
+    QThreadPool worker_;  // the one thread every model call runs on  // request counter: stale jobs see a newer value
 };
 
 }  // namespace cs::ui
