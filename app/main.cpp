@@ -50,6 +50,11 @@ int main(int argc, char** argv) {
     cs::cli::addFeaturesCommand(app, run);
     cs::cli::addExportCommand(app, run);
     cs::cli::addConvertSaeCommand(app, run);
+    cs::cli::addIndexCommand(app, run);
+    cs::cli::addSaesCommand(app, run);
+    cs::cli::addFeatureCommand(app, run);
+    cs::cli::addSearchCommand(app, run);
+    cs::cli::addLabelCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -47,6 +47,11 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run);
 void addExportCommand(CLI::App& app, CommandRunner& run);
 void addConvertSaeCommand(CLI::App& app, CommandRunner& run);
 void addEvalSaeCommand(CLI::App& app, CommandRunner& run);
+void addIndexCommand(CLI::App& app, CommandRunner& run);
+void addSaesCommand(CLI::App& app, CommandRunner& run);
+void addFeatureCommand(CLI::App& app, CommandRunner& run);
+void addSearchCommand(CLI::App& app, CommandRunner& run);
+void addLabelCommand(CLI::App& app, CommandRunner& run);
 // Set by SIGINT once a long command has asked for it (the command then saves and stops).
 std::atomic<bool>& interruptFlag();
 

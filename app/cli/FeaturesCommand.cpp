@@ -1,14 +1,17 @@
 #include "cli/CliCommon.h"
+#include "cli/StoreCli.h"
 
 #include "runtime/DemoBundle.h"
 #include "sae/SaeAttachment.h"
 #include "sae/SaeLoader.h"
+#include "store/FeatureStore.h"
 #include "util/Error.h"
 
 #include <ATen/ATen.h>
 
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 namespace cs::cli {
 
@@ -20,6 +23,7 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run) {
         PromptArgs prompt;
         int top = 10;
         bool json = false;
+        std::string db;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo'")->required();
@@ -27,6 +31,7 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run) {
                                       "With --model demo and no --sae, the demo's SAEs");
     a->prompt.addTo(*cmd);
     cmd->add_option("--top", a->top, "Features per token")->check(CLI::PositiveNumber);
+    cmd->add_option("--db", a->db, "Feature store whose labels to show (each feature gets \"label\", \"label_is_auto\")");
     cmd->add_flag("--json", a->json, "Print {\"tokens\":[...],\"saes\":[{\"id\",\"hook\",\"positions\":[[{index,activation}]]}]}");
     cmd->callback([a, &run] {
         run = [a] {
@@ -35,6 +40,12 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run) {
             if (paths.empty() && a->model == "demo") paths = demoSaeDirs();
             if (paths.empty()) throw Error("features: give at least one --sae PATH");
             std::vector<long> ids = promptIds(a->prompt, m);
+            std::unique_ptr<FeatureStore> store;
+            if (!a->db.empty()) store = std::make_unique<FeatureStore>(a->db);
+            const auto saeIds = saeIdsFor(paths);
+            std::set<std::string> stored;
+            if (store)
+                for (const auto& s : store->saes()) stored.insert(s.id);
             Hooks hooks;
             std::vector<std::shared_ptr<Sae>> saes;
             std::vector<std::unique_ptr<FeatureSink>> sinks;
@@ -60,12 +71,19 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run) {
                     for (long j = 0; j < k; ++j) {
                         const float v = std::get<0>(top)[t][j].item<float>();
                         if (v <= 0) break;
-                        row.push_back({{"index", std::get<1>(top)[t][j].item<long>()}, {"activation", v}});
+                        const long index = std::get<1>(top)[t][j].item<long>();
+                        nlohmann::json e = {{"index", index}, {"activation", v}};
+                        if (store && stored.count(saeIds[s])) {
+                            bool isAuto = true;
+                            e["label"] = store->label(saeIds[s], index, &isAuto);
+                            e["label_is_auto"] = isAuto;
+                        }
+                        row.push_back(e);
                     }
                     positions.push_back(row);
                 }
                 const SaeConfig& c = saes[s]->config();
-                out["saes"].push_back({{"id", std::filesystem::path(paths[s]).filename().string()},
+                out["saes"].push_back({{"id", saeIds[s]},
                                        {"path", paths[s]},
                                        {"hook", c.hookName},
                                        {"hook_out", c.hookNameOut},
@@ -80,7 +98,8 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run) {
                     for (size_t t = 0; t < ids.size(); ++t) {
                         std::cout << "  " << t << "\t" << texts[t].get<std::string>() << "\t";
                         for (const auto& e : s["positions"][t])
-                            std::cout << " #" << e["index"].get<long>() << "(" << e["activation"].get<double>() << ")";
+                            std::cout << " #" << e["index"].get<long>() << "(" << e["activation"].get<double>() << ")"
+                                      << (e.contains("label") ? " " + e["label"].get<std::string>() : "");
                         std::cout << "\n";
                     }
                 }

@@ -2,12 +2,14 @@
 
 #include "model/HookPoints.h"
 #include "model/Transformer.h"
+#include "sae/Sae.h"
 #include "tokenize/Tokenizer.h"
 #include "util/Error.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -58,6 +60,30 @@ std::vector<std::vector<TokenProbability>> topTokens(const at::Tensor& logits, c
 
 namespace {
 
+SaeFeatureTrack featureTrack(const AnalysisSae& s, const at::Tensor& activation) {
+    SaeFeatureTrack track;
+    const SaeConfig& c = s.sae->config();
+    track.id = s.id;
+    track.hook = c.hookName;
+    track.layer = layerOfHook(c.hookName);
+    track.dSae = c.dSae;
+    at::Tensor x = activation[0];
+    x = x.reshape({x.size(0), -1});                                   // [T, d_in]
+    at::Tensor f = s.sae->encode(x).contiguous();                     // [T, d_sae]
+    const long T = f.size(0), D = f.size(1);
+    const float* p = f.data_ptr<float>();
+    track.byPosition.resize(T);
+    for (long t = 0; t < T; ++t) {
+        auto& row = track.byPosition[t];
+        for (long j = 0; j < D; ++j)
+            if (p[t * D + j] > 0) row.emplace_back(static_cast<int>(j), p[t * D + j]);
+        std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) {
+            return a.second != b.second ? a.second > b.second : a.first < b.first;
+        });
+    }
+    return track;
+}
+
 // Fills `a` stage by stage; `publish(stage)` is called after each earlier stage with `a` as far as
 // it has got.
 void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
@@ -79,6 +105,7 @@ void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, 
     if (publish) publish(AnalysisStage::Tokens);
 
     Hooks hooks;
+    for (const auto& s : opt.saes) hooks.cache(s.sae->config().hookName);
     hooks.cache("blocks.0.hook_resid_pre");
     for (int l = 0; l < cfg.nLayers; ++l) {
         hooks.cache("blocks." + std::to_string(l) + ".hook_resid_post");
@@ -102,6 +129,7 @@ void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, 
         }
         a.attention = std::move(patterns);
     }
+    for (const auto& s : opt.saes) a.features.push_back(featureTrack(s, cache.at(s.sae->config().hookName)));
     if (publish) publish(AnalysisStage::Forward);
 
     // Logit lens: every layer's residual through the final norm and unembedding, in one batch.
@@ -134,6 +162,19 @@ void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, 
 }
 
 }  // namespace
+
+float SaeFeatureTrack::activation(int t, int feature) const {
+    if (t < 0 || t >= static_cast<int>(byPosition.size())) return 0;
+    for (const auto& [i, v] : byPosition[t])
+        if (i == feature) return v;
+    return 0;
+}
+
+std::vector<float> SaeFeatureTrack::series(int feature) const {
+    std::vector<float> out(byPosition.size(), 0.0f);
+    for (size_t t = 0; t < byPosition.size(); ++t) out[t] = activation(static_cast<int>(t), feature);
+    return out;
+}
 
 PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
                              int promptLength, const AnalysisOptions& opt) {

@@ -12,6 +12,7 @@ namespace cs {
 
 class Transformer;
 class Tokenizer;
+class Sae;
 
 struct TokenProbability {
     int id = 0;
@@ -19,8 +20,28 @@ struct TokenProbability {
     float probability = 0;
 };
 
+// An SAE or transcoder whose features the analysis reads from the same forward pass.
+struct AnalysisSae {
+    std::string id;  // the name views show (the SAE folder's name)
+    std::shared_ptr<const Sae> sae;
+};
+
 struct AnalysisOptions {
     int topK = 10;  // predictions kept per position (and per layer for the lens)
+    std::vector<AnalysisSae> saes;  // read at their input hooks during the one forward pass
+};
+
+// One SAE's features over the whole sequence, sparse: a click on a token and a sparkline over the
+// text both read this, so neither needs another model run.
+struct SaeFeatureTrack {
+    std::string id;
+    std::string hook;   // input hook
+    int layer = -1;     // of the input hook; -1 outside the blocks
+    long dSae = 0;
+    // byPosition[t]: every feature active at t as (index, activation), highest activation first.
+    std::vector<std::vector<std::pair<int, float>>> byPosition;
+    float activation(int t, int feature) const;
+    std::vector<float> series(int feature) const;  // activation at every position
 };
 
 // How far an analysis has got; a viewer shows each part as soon as it is there (see
@@ -42,6 +63,8 @@ struct PromptAnalysis {
     // Every head's pattern, [layer][head][query][key] contiguous. Shared, immutable storage: the
     // snapshots of a staged analysis hold the same patterns without copying them.
     std::shared_ptr<const std::vector<float>> attention;
+    // Features of every SAE in AnalysisOptions::saes, in the order given (from the Forward stage on).
+    std::vector<SaeFeatureTrack> features;
     // Logit lens over layers+1 rows: row 0 reads the embeddings (hook_resid_pre of block 0), row
     // r > 0 reads blocks.(r-1).hook_resid_post; the last row is the model's own output.
     std::vector<std::string> lensRows;                          // "embed", "L0", ...

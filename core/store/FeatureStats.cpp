@@ -1,0 +1,127 @@
+#include "store/FeatureStats.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cs {
+
+uint64_t splitmix64(uint64_t x) {
+    uint64_t z = x + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+double powerOfTwoAbove(double v) {
+    int e = 0;
+    std::frexp(v, &e);        // v = m * 2^e, m in [0.5, 1)
+    return std::ldexp(1.0, e);  // 2^e > v, and 2^(e-1) <= v
+}
+
+namespace {
+
+// Heap order for the top list: the worst candidate at the front.
+bool heapLess(const Candidate& a, const Candidate& b) { return betterTop(a, b); }
+
+int binOf(double v, double scale, int bins) {
+    const int b = static_cast<int>(std::floor(v * bins / scale));
+    return std::min(std::max(b, 0), bins - 1);
+}
+
+// Keeps the kPerInterval best samples of `v`, reporting the rest as evicted.
+void keepBestSamples(std::vector<Candidate>& v, long feature, std::vector<Eviction>& out) {
+    if (static_cast<int>(v.size()) <= kPerInterval) return;
+    std::sort(v.begin(), v.end(), betterSample);
+    for (size_t i = kPerInterval; i < v.size(); ++i) out.push_back({feature, false, v[i].window});
+    v.resize(kPerInterval);
+}
+
+}  // namespace
+
+int FeatureStats::intervalOf(float max) const { return binOf(max, scale, kIntervals); }
+
+void FeatureStats::doubleScale(long feature, std::vector<Eviction>& out) {
+    scale *= 2;
+    for (int i = 0; i < kHistogramBins / 2; ++i) histogram[i] = histogram[2 * i] + histogram[2 * i + 1];
+    std::fill(histogram.begin() + kHistogramBins / 2, histogram.end(), 0);
+    for (int i = 0; i < kIntervals / 2; ++i) {
+        std::vector<Candidate> merged = std::move(intervals[2 * i]);
+        merged.insert(merged.end(), intervals[2 * i + 1].begin(), intervals[2 * i + 1].end());
+        keepBestSamples(merged, feature, out);
+        intervals[i] = std::move(merged);
+    }
+    for (int i = kIntervals / 2; i < kIntervals; ++i) intervals[i].clear();
+}
+
+void FeatureStats::addValue(float v, long feature, std::vector<Eviction>& out) {
+    if (scale == 0) {
+        scale = powerOfTwoAbove(v);
+        histogram.assign(kHistogramBins, 0);
+        intervals.assign(kIntervals, {});
+    }
+    while (v >= scale) doubleScale(feature, out);
+    ++histogram[binOf(v, scale, kHistogramBins)];
+    ++firings;
+    if (v > maxActivation) maxActivation = v;
+}
+
+FeatureStats::Taken FeatureStats::offer(const Candidate& c, long feature, std::vector<Eviction>& out) {
+    Taken taken;
+    if (static_cast<int>(top.size()) < kTopExamples) {
+        top.push_back(c);
+        std::push_heap(top.begin(), top.end(), heapLess);
+        taken.top = true;
+    } else if (betterTop(c, top.front())) {
+        std::pop_heap(top.begin(), top.end(), heapLess);
+        out.push_back({feature, true, top.back().window});
+        top.back() = c;
+        std::push_heap(top.begin(), top.end(), heapLess);
+        taken.top = true;
+    }
+    auto& bin = intervals[intervalOf(c.max)];
+    if (static_cast<int>(bin.size()) < kPerInterval) {
+        bin.push_back(c);
+        taken.interval = true;
+    } else {
+        auto worst = std::max_element(bin.begin(), bin.end(), betterSample);
+        if (betterSample(c, *worst)) {
+            out.push_back({feature, false, worst->window});
+            *worst = c;
+            taken.interval = true;
+        }
+    }
+    return taken;
+}
+
+void FeatureStats::restore(std::vector<Candidate> topRows, const std::vector<Candidate>& intervalRows) {
+    top = std::move(topRows);
+    std::make_heap(top.begin(), top.end(), heapLess);
+    intervals.assign(kIntervals, {});
+    if (scale > 0)
+        for (const auto& c : intervalRows) intervals[intervalOf(c.max)].push_back(c);
+}
+
+std::vector<ShownInterval> shownIntervals(double scale, float maxActivation, const std::vector<Candidate>& samples) {
+    std::vector<ShownInterval> shown;
+    if (scale <= 0 || maxActivation <= 0) return shown;
+    const int covered = binOf(maxActivation, scale, kIntervals) + 1;
+    const int group = covered >= 14 ? 2 : 1;
+    const int count = (covered + group - 1) / group;
+    std::vector<std::vector<Candidate>> bins(count);
+    for (const auto& c : samples) {
+        const int b = binOf(c.max, scale, kIntervals) / group;
+        if (b < count) bins[b].push_back(c);
+    }
+    const double width = scale / kIntervals * group;
+    for (int i = 0; i < count; ++i) {
+        auto& v = bins[i];
+        if (v.empty()) continue;
+        std::sort(v.begin(), v.end(), betterSample);
+        if (static_cast<int>(v.size()) > kPerInterval) v.resize(kPerInterval);
+        std::sort(v.begin(), v.end(), betterTop);
+        shown.push_back({i * width, (i + 1) * width, std::move(v)});
+    }
+    return shown;
+}
+
+}  // namespace cs
