@@ -19,7 +19,7 @@ void addIndexCommand(CLI::App& app, CommandRunner& run) {
         long generate = 0;
         long tokens = 1000000;
         int context = 0;
-        int batch = 64;
+        int batch = 256;
         bool json = false;
     };
     auto a = std::make_shared<Args>();
@@ -32,7 +32,7 @@ void addIndexCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--db", a->db, "Feature store to write (SQLite); re-run the same command to resume")->required();
     cmd->add_option("--tokens", a->tokens, "Token budget (default 1000000)")->check(CLI::PositiveNumber);
     cmd->add_option("--context", a->context, "Window length T (default: min(model context, 128))")->check(CLI::PositiveNumber);
-    cmd->add_option("--batch", a->batch, "Windows per batch and transaction (default 64)")->check(CLI::PositiveNumber);
+    cmd->add_option("--batch", a->batch, "Windows per batch and transaction (default 256)")->check(CLI::PositiveNumber);
     cmd->add_flag("--json", a->json, "Print {\"db\",\"tokens\",\"windows\",\"resumed\",\"complete\"} when done");
     cmd->callback([a, &run] {
         run = [a] {

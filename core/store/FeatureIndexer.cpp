@@ -67,9 +67,9 @@ int lastLayerFor(const std::vector<IndexSae>& saes) {
     return last;
 }
 
-// One pending change to the examples table, applied in order at commit.
+// A candidate taken into a feature's lists during the batch in flight; written at commit if
+// still kept then.
 struct ExampleOp {
-    bool insert = true;
     long feature = 0;
     int kind = 0;  // 0 top, 1 interval sample
     long window = 0;
@@ -88,12 +88,17 @@ struct SaeState {
     std::vector<FeatureStats> stats;
     std::vector<char> dirty;
     std::vector<ExampleOp> ops;
+    // Per (window in the run, feature): the window's highest activation and where; kept across
+    // runs (zeroed where touched) so no run allocates and clears windows x d_sae afresh.
+    std::vector<float> windowMax;
+    std::vector<int32_t> windowPeak;
 };
 
 void writeSetup(sqlite3* db, const Transformer& model, const Tokenizer* tok, const std::vector<IndexSae>& saes,
                 const std::vector<IndexWindow>& windows, const nlohmann::json& print) {
     sql::Transaction t(db);
-    sql::exec(db, "DELETE FROM saes; DELETE FROM windows; DELETE FROM vocab; DELETE FROM features; DELETE FROM "
+    sql::exec(db, "DROP INDEX IF EXISTS examples_by_feature; DROP INDEX IF EXISTS examples_by_token; "
+                  "DELETE FROM saes; DELETE FROM windows; DELETE FROM vocab; DELETE FROM features; DELETE FROM "
                   "examples; DELETE FROM weight_facts; DELETE FROM auto_labels; DELETE FROM label_search WHERE source = 'auto'");
     {
         sql::Stmt s(db, "INSERT INTO saes (id, ordinal, path, hook, hook_out, architecture, d_sae, d_in, tokens) "
@@ -203,16 +208,15 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
     // Right padding never reaches a real position under causal attention; padded positions are
     // masked out with the BOS positions.
     std::vector<int64_t> ids(count * Tb, 0);
-    std::vector<float> valid(count * Tb, 0.0f);
+    std::vector<int64_t> masked;  // rows (window * Tb + position) that are padding or BOS
     long validCount = 0;
     for (long b = 0; b < count; ++b) {
         const auto& w = windows[first + b].tokens;
-        for (size_t t = 0; t < w.size(); ++t) {
-            ids[b * Tb + t] = w[t];
-            if (w[t] != bos) {
-                valid[b * Tb + t] = 1.0f;
-                ++validCount;
-            }
+        for (long t = 0; t < Tb; ++t) {
+            const bool real = t < static_cast<long>(w.size());
+            if (real) ids[b * Tb + t] = w[t];
+            if (real && w[t] != bos) ++validCount;
+            else masked.push_back(b * Tb + t);
         }
     }
     Hooks hooks;
@@ -224,13 +228,14 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
     o.lastLayer = lastLayer;
     o.lastPositionOnly = true;
     model.forward(at::tensor(ids, at::kLong).view({count, Tb}), o);
-    at::Tensor mask = at::from_blob(valid.data(), {count * Tb, 1}, at::kFloat);
+    at::Tensor maskedRows = at::tensor(masked, at::kLong);
 
     for (auto& st : states) {
         const Sae& sae = *st.sae->sae;
         const long D = st.dSae;
         at::Tensor x = cache.at(sae.config().hookName).reshape({count * Tb, -1});
-        at::Tensor F = (sae.encode(x) * mask).contiguous();  // [count * Tb, D]
+        at::Tensor F = sae.encode(x).contiguous();  // [count * Tb, D]
+        if (!masked.empty()) F.index_fill_(0, maskedRows, 0.0f);
         timing.forwardSeconds += since(t0);
         t0 = Clock::now();
         at::Tensor nz = at::nonzero(F).contiguous();          // [nnz, 2] (row-major order)
@@ -238,26 +243,18 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
         const int64_t* np = nz.data_ptr<int64_t>();
         const long nnz = nz.size(0);
         st.tokens += validCount;
-        std::vector<float> wmax(count * D, 0.0f);
-        std::vector<int32_t> wpos(count * D, 0);
+        auto& wmax = st.windowMax;
+        auto& wpos = st.windowPeak;
+        if (static_cast<long>(wmax.size()) < count * D) {
+            wmax.assign(count * D, 0.0f);
+            wpos.assign(count * D, 0);
+        }
         std::vector<long> touched;
-        std::vector<Eviction> ev;
-        auto flushEvictions = [&] {
-            for (const auto& e : ev) {
-                ExampleOp op;
-                op.insert = false;
-                op.feature = e.feature;
-                op.kind = e.top ? 0 : 1;
-                op.window = e.window;
-                st.ops.push_back(std::move(op));
-            }
-            ev.clear();
-        };
         for (long i = 0; i < nnz; ++i) {
             const long row = np[2 * i], f = np[2 * i + 1];
             const float v = fp[row * D + f];
             if (!(v > 0)) continue;
-            st.stats[f].addValue(v, f, ev);
+            st.stats[f].addValue(v);
             st.dirty[f] = 1;
             const long b = row / Tb, key = b * D + f;
             if (wmax[key] == 0) touched.push_back(key);
@@ -266,13 +263,11 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
                 wpos[key] = static_cast<int32_t>(row % Tb);
             }
         }
-        flushEvictions();
         for (long key : touched) {
             const long b = key / D, f = key % D;
             const long window = first + b;
             Candidate c{wmax[key], window, samplePriority(window, f)};
-            const auto taken = st.stats[f].offer(c, f, ev);
-            flushEvictions();
+            const auto taken = st.stats[f].offer(c);
             if (!taken.top && !taken.interval) continue;
             const long len = static_cast<long>(windows[window].tokens.size());
             const long peak = wpos[key];
@@ -295,52 +290,31 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
                 st.ops.push_back(std::move(op));
             }
         }
+        for (long key : touched) wmax[key] = 0;
         timing.bookkeepingSeconds += since(t0);
         t0 = Clock::now();
     }
 }
 
-// Only the net effect of a batch's example changes is written: most candidates that enter early
-// in a batch are pushed out again before it ends, and need never touch the file.
-std::vector<const ExampleOp*> netOps(const std::vector<ExampleOp>& ops) {
-    struct Key {
-        long feature;
-        int kind;
-        long window;
-        bool operator<(const Key& o) const {
-            return feature != o.feature ? feature < o.feature : kind != o.kind ? kind < o.kind : window < o.window;
-        }
-    };
-    std::map<Key, std::pair<const ExampleOp*, const ExampleOp*>> firstLast;
-    for (const auto& op : ops) {
-        auto [it, fresh] = firstLast.try_emplace(Key{op.feature, op.kind, op.window}, &op, &op);
-        if (!fresh) it->second.second = &op;
-    }
-    std::vector<const ExampleOp*> out;
-    for (const auto& [key, fl] : firstLast) {
-        const bool existedBefore = !fl.first->insert;
-        if (fl.second->insert || existedBefore) out.push_back(fl.second);
-    }
-    return out;
-}
-
 void commitBatch(sqlite3* db, std::vector<SaeState>& states, long windowsDone) {
     sql::Transaction t(db);
-    sql::Stmt ins(db, "INSERT OR REPLACE INTO examples (sae, idx, kind, window, max, peak, peak_token, priority, "
+    // Appended, never updated or deleted while indexing: rows land on fresh pages at the end of
+    // the table instead of rewriting every feature's pages in every batch (which made commits
+    // 60% of the run). Rows that lose their place later stay until the finishing compaction;
+    // readers apply the same selection rules, so they never see the difference.
+    sql::Stmt ins(db, "INSERT INTO examples (sae, idx, kind, window, max, peak, peak_token, priority, "
                       "span_start, activations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    sql::Stmt del(db, "DELETE FROM examples WHERE sae = ? AND idx = ? AND kind = ? AND window = ?");
     sql::Stmt feat(db, "INSERT OR REPLACE INTO features (sae, idx, max_act, firings, scale, histogram) VALUES (?, ?, ?, ?, ?, ?)");
     sql::Stmt tok(db, "UPDATE saes SET tokens = ? WHERE id = ?");
     for (auto& st : states) {
         const std::string& id = st.sae->id;
-        for (const ExampleOp* o : netOps(st.ops)) {
-            const ExampleOp& op = *o;
-            if (op.insert)
-                ins.bind(1, id).bind(2, op.feature).bind(3, op.kind).bind(4, op.window).bind(5, static_cast<double>(op.max))
-                    .bind(6, op.peak).bind(7, op.peakToken).bind(8, static_cast<int64_t>(op.priority)).bind(9, op.spanStart)
-                    .bindVector(10, op.activations).run();
-            else
-                del.bind(1, id).bind(2, op.feature).bind(3, op.kind).bind(4, op.window).run();
+        for (const ExampleOp& op : st.ops) {
+            const auto& fs = st.stats[op.feature];
+            const Candidate c{op.max, op.window, op.priority};
+            if (op.kind == 0 ? !fs.keepsTop(op.window) : !fs.keepsSample(c)) continue;  // pushed out in this batch
+            ins.bind(1, id).bind(2, op.feature).bind(3, op.kind).bind(4, op.window).bind(5, static_cast<double>(op.max))
+                .bind(6, op.peak).bind(7, op.peakToken).bind(8, static_cast<int64_t>(op.priority)).bind(9, op.spanStart)
+                .bindVector(10, op.activations).run();
         }
         st.ops.clear();
         for (long f = 0; f < st.dSae; ++f) {
@@ -354,6 +328,28 @@ void commitBatch(sqlite3* db, std::vector<SaeState>& states, long windowsDone) {
     }
     sql::Stmt m(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('windows_done', ?)");
     m.bind(1, std::to_string(windowsDone)).run();
+    t.commit();
+}
+
+// Drops the rows that lost their place (see commitBatch) and builds the read indexes.
+void compact(sqlite3* db, const std::vector<SaeState>& states) {
+    sql::Transaction t(db);
+    sql::exec(db, "CREATE TEMP TABLE IF NOT EXISTS kept (sae TEXT, idx INTEGER, kind INTEGER, window INTEGER); DELETE FROM kept");
+    {
+        sql::Stmt ins(db, "INSERT INTO kept VALUES (?, ?, ?, ?)");
+        for (const auto& st : states)
+            for (long f = 0; f < st.dSae; ++f) {
+                for (const auto& c : st.stats[f].top) ins.bind(1, st.sae->id).bind(2, f).bind(3, 0).bind(4, c.window).run();
+                for (const auto& bin : st.stats[f].intervals)
+                    for (const auto& c : bin) ins.bind(1, st.sae->id).bind(2, f).bind(3, 1).bind(4, c.window).run();
+            }
+    }
+    sql::exec(db, "CREATE INDEX temp.kept_key ON kept (sae, idx, kind, window); "
+                  "DELETE FROM examples WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.sae = examples.sae AND "
+                  "k.idx = examples.idx AND k.kind = examples.kind AND k.window = examples.window); "
+                  "DROP TABLE temp.kept; "
+                  "CREATE INDEX IF NOT EXISTS examples_by_feature ON examples (sae, idx); "
+                  "CREATE INDEX IF NOT EXISTS examples_by_token ON examples (sae, kind, peak_token)");
     t.commit();
 }
 
@@ -400,6 +396,7 @@ IndexResult indexFeatures(const std::string& dbPath, const Transformer& model, c
         }
     }
     IndexResult result;
+    const auto setupStart = Clock::now();
     if (!setupDone) {
         std::vector<std::vector<int>> docs;
         if (opt.generateDocuments > 0) {
@@ -429,6 +426,7 @@ IndexResult indexFeatures(const std::string& dbPath, const Transformer& model, c
         return result;
     }
 
+    result.setupSeconds = since(setupStart);
     std::vector<SaeState> states(saes.size());
     for (size_t i = 0; i < saes.size(); ++i) {
         states[i].sae = &saes[i];
@@ -467,12 +465,16 @@ IndexResult indexFeatures(const std::string& dbPath, const Transformer& model, c
     }
 
     report("finishing", 0, 1);
+    const auto finishStart = Clock::now();
+    compact(db, states);
     {
         std::vector<std::string> ids;
         for (const auto& e : saes) ids.push_back(e.id);
         writeAutoLabels(db, ids);
     }
     store.setMeta("complete", "1");
+    sql::exec(db, "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE)");
+    result.finishSeconds = since(finishStart);
     result.tokens = states.empty() ? 0 : states[0].tokens;
     result.windows = n;
     report("done", 1, 1);

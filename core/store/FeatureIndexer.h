@@ -31,7 +31,7 @@ struct IndexOptions {
     unsigned long long generateSeed = 1;
     long maxTokens = 1000000;    // token budget over all windows (the last window is cut to fit)
     int context = 0;             // window length T; 0: min(model context, 128)
-    int batch = 16;              // windows per batch (and per transaction)
+    int batch = 256;             // windows per batch (and per transaction)
 };
 
 struct IndexProgress {
@@ -48,6 +48,8 @@ struct IndexResult {
     bool cancelled = false;
     // Where the time went (this run only): model + SAE encoders, bookkeeping, SQLite commits.
     double forwardSeconds = 0, bookkeepingSeconds = 0, commitSeconds = 0;
+    double setupSeconds = 0;   // reading or sampling the corpus, weight facts, vocabulary
+    double finishSeconds = 0;  // compaction, indexes, automatic labels
 };
 
 // Writes (or resumes) the store at `dbPath`. `tok` may be null for a model without a tokenizer

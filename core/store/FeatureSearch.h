@@ -16,7 +16,7 @@ class FeatureStore;
 
 struct LiveSae {
     std::string id;
-    std::shared_ptr<Sae> sae;
+    std::shared_ptr<const Sae> sae;
 };
 
 // Max activation over the passage's tokens (BOS excluded) per feature, highest first; `b` holds

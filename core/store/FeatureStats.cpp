@@ -28,11 +28,9 @@ int binOf(double v, double scale, int bins) {
     return std::min(std::max(b, 0), bins - 1);
 }
 
-// Keeps the kPerInterval best samples of `v`, reporting the rest as evicted.
-void keepBestSamples(std::vector<Candidate>& v, long feature, std::vector<Eviction>& out) {
+void keepBestSamples(std::vector<Candidate>& v) {
     if (static_cast<int>(v.size()) <= kPerInterval) return;
     std::sort(v.begin(), v.end(), betterSample);
-    for (size_t i = kPerInterval; i < v.size(); ++i) out.push_back({feature, false, v[i].window});
     v.resize(kPerInterval);
 }
 
@@ -40,32 +38,32 @@ void keepBestSamples(std::vector<Candidate>& v, long feature, std::vector<Evicti
 
 int FeatureStats::intervalOf(float max) const { return binOf(max, scale, kIntervals); }
 
-void FeatureStats::doubleScale(long feature, std::vector<Eviction>& out) {
+void FeatureStats::doubleScale() {
     scale *= 2;
     for (int i = 0; i < kHistogramBins / 2; ++i) histogram[i] = histogram[2 * i] + histogram[2 * i + 1];
     std::fill(histogram.begin() + kHistogramBins / 2, histogram.end(), 0);
     for (int i = 0; i < kIntervals / 2; ++i) {
         std::vector<Candidate> merged = std::move(intervals[2 * i]);
         merged.insert(merged.end(), intervals[2 * i + 1].begin(), intervals[2 * i + 1].end());
-        keepBestSamples(merged, feature, out);
+        keepBestSamples(merged);
         intervals[i] = std::move(merged);
     }
     for (int i = kIntervals / 2; i < kIntervals; ++i) intervals[i].clear();
 }
 
-void FeatureStats::addValue(float v, long feature, std::vector<Eviction>& out) {
+void FeatureStats::addValue(float v) {
     if (scale == 0) {
         scale = powerOfTwoAbove(v);
         histogram.assign(kHistogramBins, 0);
         intervals.assign(kIntervals, {});
     }
-    while (v >= scale) doubleScale(feature, out);
+    while (v >= scale) doubleScale();
     ++histogram[binOf(v, scale, kHistogramBins)];
     ++firings;
     if (v > maxActivation) maxActivation = v;
 }
 
-FeatureStats::Taken FeatureStats::offer(const Candidate& c, long feature, std::vector<Eviction>& out) {
+FeatureStats::Taken FeatureStats::offer(const Candidate& c) {
     Taken taken;
     if (static_cast<int>(top.size()) < kTopExamples) {
         top.push_back(c);
@@ -73,7 +71,6 @@ FeatureStats::Taken FeatureStats::offer(const Candidate& c, long feature, std::v
         taken.top = true;
     } else if (betterTop(c, top.front())) {
         std::pop_heap(top.begin(), top.end(), heapLess);
-        out.push_back({feature, true, top.back().window});
         top.back() = c;
         std::push_heap(top.begin(), top.end(), heapLess);
         taken.top = true;
@@ -85,7 +82,6 @@ FeatureStats::Taken FeatureStats::offer(const Candidate& c, long feature, std::v
     } else {
         auto worst = std::max_element(bin.begin(), bin.end(), betterSample);
         if (betterSample(c, *worst)) {
-            out.push_back({feature, false, worst->window});
             *worst = c;
             taken.interval = true;
         }
@@ -93,26 +89,42 @@ FeatureStats::Taken FeatureStats::offer(const Candidate& c, long feature, std::v
     return taken;
 }
 
+bool FeatureStats::keepsTop(long window) const {
+    return std::any_of(top.begin(), top.end(), [&](const Candidate& c) { return c.window == window; });
+}
+
+bool FeatureStats::keepsSample(const Candidate& c) const {
+    if (scale <= 0) return false;
+    const auto& bin = intervals[intervalOf(c.max)];
+    return std::any_of(bin.begin(), bin.end(), [&](const Candidate& k) { return k.window == c.window; });
+}
+
 void FeatureStats::restore(std::vector<Candidate> topRows, const std::vector<Candidate>& intervalRows) {
-    top = std::move(topRows);
+    top = bestTop(std::move(topRows));
     std::make_heap(top.begin(), top.end(), heapLess);
     intervals.assign(kIntervals, {});
-    if (scale > 0)
+    if (scale > 0) {
         for (const auto& c : intervalRows) intervals[intervalOf(c.max)].push_back(c);
+        for (auto& bin : intervals) keepBestSamples(bin);
+    }
+}
+
+std::vector<Candidate> bestTop(std::vector<Candidate> rows) {
+    std::sort(rows.begin(), rows.end(), betterTop);
+    if (static_cast<int>(rows.size()) > kTopExamples) rows.resize(kTopExamples);
+    return rows;
 }
 
 std::vector<ShownInterval> shownIntervals(double scale, float maxActivation, const std::vector<Candidate>& samples) {
     std::vector<ShownInterval> shown;
     if (scale <= 0 || maxActivation <= 0) return shown;
-    const int covered = binOf(maxActivation, scale, kIntervals) + 1;
-    const int group = covered >= 14 ? 2 : 1;
-    const int count = (covered + group - 1) / group;
+    const int count = binOf(maxActivation, scale, kIntervals) + 1;
     std::vector<std::vector<Candidate>> bins(count);
     for (const auto& c : samples) {
-        const int b = binOf(c.max, scale, kIntervals) / group;
+        const int b = binOf(c.max, scale, kIntervals);
         if (b < count) bins[b].push_back(c);
     }
-    const double width = scale / kIntervals * group;
+    const double width = scale / kIntervals;
     for (int i = 0; i < count; ++i) {
         auto& v = bins[i];
         if (v.empty()) continue;

@@ -17,8 +17,8 @@ namespace cs {
 
 constexpr int kTopExamples = 20;
 constexpr int kHistogramBins = 50;
-constexpr int kIntervals = 20;
-constexpr int kPerInterval = 5;
+constexpr int kIntervals = 10;
+constexpr int kPerInterval = 4;
 constexpr int kSpanBefore = 15;  // tokens shown before an example's peak
 constexpr int kSpanAfter = 5;    // the peak and tokens after it
 
@@ -35,13 +35,6 @@ struct Candidate {
     uint64_t priority = 0;
 };
 
-// A candidate dropped from a feature's top list or interval sample (its stored row must go).
-struct Eviction {
-    long feature;
-    bool top;  // false: interval sample
-    long window;
-};
-
 struct FeatureStats {
     float maxActivation = 0;
     int64_t firings = 0;
@@ -50,18 +43,23 @@ struct FeatureStats {
     std::vector<Candidate> top;                  // a heap: worst candidate in front
     std::vector<std::vector<Candidate>> intervals;  // kIntervals bins, each <= kPerInterval
 
-    // Counts one non-zero activation (doubling the scale as needed; evictions go to `out`).
-    void addValue(float v, long feature, std::vector<Eviction>& out);
+    // Counts one non-zero activation (doubling the scale as needed).
+    void addValue(float v);
     // Offers a window's maximum; returns which lists took it. Call after addValue for its values.
     struct Taken { bool top = false, interval = false; };
-    Taken offer(const Candidate& c, long feature, std::vector<Eviction>& out);
+    Taken offer(const Candidate& c);
+    // Whether a candidate is still kept (it may have been pushed out since it was taken).
+    bool keepsTop(long window) const;
+    bool keepsSample(const Candidate& c) const;
 
     int intervalOf(float max) const;  // bin under the current scale
-    // Rebuilds the heaps and bins from stored rows (resume), under the stored scale.
+    // Rebuilds the lists from stored rows (resume) under the stored scale. The rows may be a
+    // superset of what was kept (the store appends and never deletes while indexing): the same
+    // rules pick the same survivors from it.
     void restore(std::vector<Candidate> topRows, const std::vector<Candidate>& intervalRows);
 
 private:
-    void doubleScale(long feature, std::vector<Eviction>& out);
+    void doubleScale();
 };
 
 // True when a is a better top example than b (higher max, then lower window).
@@ -73,8 +71,12 @@ inline bool betterSample(const Candidate& a, const Candidate& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.window < b.window;
 }
 
-// The intervals a reader shows: the bins up to the one holding `maxActivation`, merged in pairs
-// when 14 or more are covered; each keeps its kPerInterval best samples, highest max first.
+// The kTopExamples best of `rows`, best first.
+std::vector<Candidate> bestTop(std::vector<Candidate> rows);
+
+// The intervals a reader shows: the non-empty bins up to the one holding `maxActivation` (6 to
+// 10 of them, since the scale is at most twice the max); each keeps its kPerInterval best
+// samples, shown highest max first.
 struct ShownInterval {
     double low, high;
     std::vector<Candidate> samples;

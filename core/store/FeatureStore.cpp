@@ -233,7 +233,10 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
         e.maxOffset = static_cast<int>(r.peak - r.spanStart);
         return e;
     };
+    // While indexing runs the table may hold candidates that lost their place since; the
+    // selection rules pick the same survivors as the indexer keeps (FeatureStats.h).
     std::sort(top.begin(), top.end(), [](const ExampleRow& a, const ExampleRow& b) { return betterTop(a.c, b.c); });
+    if (static_cast<int>(top.size()) > kTopExamples) top.resize(kTopExamples);
     for (const auto& r : top) d.topExamples.push_back(toExample(r));
     std::vector<Candidate> cands;
     std::map<long, const ExampleRow*> byWindow;
@@ -249,18 +252,12 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
         d.intervals.push_back(std::move(a));
     }
 
+    logits(info.id, index, &d.positiveLogits, &d.negativeLogits);
     {
-        sql::Stmt s(db_, "SELECT logits, neighbours FROM weight_facts WHERE sae = ? AND idx = ?");
+        sql::Stmt s(db_, "SELECT neighbours FROM weight_facts WHERE sae = ? AND idx = ?");
         s.bind(1, info.id).bind(2, index);
-        if (s.step()) {
-            const auto logits = nlohmann::json::parse(s.text(0));
-            for (const char* side : {"positive", "negative"}) {
-                auto& dst = std::string(side) == "positive" ? d.positiveLogits : d.negativeLogits;
-                for (const auto& e : logits.value(side, nlohmann::json::array()))
-                    dst.push_back({e[0].get<int>(), piece(e[0].get<int>()), e[1].get<float>()});
-            }
-            for (const auto& e : nlohmann::json::parse(s.text(1))) d.neighbours.push_back({e[0].get<long>(), e[1].get<float>()});
-        }
+        if (s.step())
+            for (const auto& e : nlohmann::json::parse(s.text(0))) d.neighbours.push_back({e[0].get<long>(), e[1].get<float>()});
     }
     {
         sql::Stmt s(db_, "SELECT label FROM auto_labels WHERE sae = ? AND idx = ?");
@@ -280,6 +277,21 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
         }
     }
     return d;
+}
+
+void FeatureStore::logits(const std::string& saeId, long index, std::vector<LogitEffect>* positive,
+                          std::vector<LogitEffect>* negative) const {
+    positive->clear();
+    negative->clear();
+    sql::Stmt s(db_, "SELECT logits FROM weight_facts WHERE sae = ? AND idx = ?");
+    s.bind(1, saeId).bind(2, index);
+    if (!s.step()) return;
+    const auto j = nlohmann::json::parse(s.text(0));
+    for (const char* side : {"positive", "negative"}) {
+        auto* dst = std::string(side) == "positive" ? positive : negative;
+        for (const auto& e : j.value(side, nlohmann::json::array()))
+            dst->push_back({e[0].get<int>(), piece(e[0].get<int>()), e[1].get<float>()});
+    }
 }
 
 void FeatureStore::setLabel(const std::string& saeId, long index, const std::string& label, const std::string& notes) {

@@ -33,6 +33,9 @@ public:
     std::string meta(const std::string& key) const;
     void setMeta(const std::string& key, const std::string& value);
 
+    // Whether indexing finished (a store being written, or interrupted, is readable but partial).
+    bool isComplete() const { return meta("complete") == "1"; }
+
     std::vector<StoredSae> saes() const;
     // The SAE called `id`; "" means the only one (error when there are several). Throws cs::Error
     // listing the ids when there is no such SAE.
@@ -42,6 +45,9 @@ public:
     std::vector<FeatureSummary> summaries(const std::string& saeId) const;
     // Throws cs::Error when the index is out of range.
     FeatureDetail feature(const std::string& saeId, long index) const;
+    // Only the logit effects (a hover tooltip needs no examples).
+    void logits(const std::string& saeId, long index, std::vector<LogitEffect>* positive,
+                std::vector<LogitEffect>* negative) const;
     // The label shown for a feature (user label, else automatic), empty when neither exists.
     std::string label(const std::string& saeId, long index, bool* isAuto = nullptr) const;
 

@@ -26,9 +26,7 @@ CREATE TABLE features (
 CREATE TABLE examples (
   sae TEXT NOT NULL, idx INTEGER NOT NULL, kind INTEGER NOT NULL, window INTEGER NOT NULL,
   max REAL NOT NULL, peak INTEGER NOT NULL, peak_token INTEGER NOT NULL, priority INTEGER NOT NULL,
-  span_start INTEGER NOT NULL, activations BLOB NOT NULL,
-  PRIMARY KEY (sae, idx, kind, window)) WITHOUT ROWID;
-CREATE INDEX examples_by_token ON examples (sae, kind, peak_token);
+  span_start INTEGER NOT NULL, activations BLOB NOT NULL);
 CREATE TABLE weight_facts (
   sae TEXT NOT NULL, idx INTEGER NOT NULL, logits TEXT NOT NULL, neighbours TEXT NOT NULL,
   PRIMARY KEY (sae, idx)) WITHOUT ROWID;
@@ -73,6 +71,10 @@ void prepareStoreSchema(sqlite3* db, bool writable) {
     if (!writable)
         failIn(file, "feature store schema version " + std::to_string(version) +
                          " needs migrating; open it once writable (e.g. `circuitscope label`) or re-index");
+    // Free pages go back to the file system after the indexer's compaction (incremental_vacuum),
+    // which a plain VACUUM could not do while a viewer holds the file open. Only takes effect
+    // on a new file, before its first table.
+    if (version == 0) sql::exec(db, "PRAGMA auto_vacuum=INCREMENTAL");
     sql::exec(db, "PRAGMA journal_mode=WAL");
     sql::Transaction t(db);
     for (int v = version; v < kStoreSchemaVersion; ++v) sql::exec(db, kMigrations[v]);
