@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
         }
         if (a == "--help" || a == "-h" || a == "--version") headless = true;
         // Skip the GUI options' values.
-        for (const char* opt : {"--model", "--threads", "--screenshot", "--screenshot-view", "--session", "--theme", "--size"})
+        for (const char* opt : {"--model", "--threads", "--screenshot", "--screenshot-view", "--screenshot-delay", "--session",
+                                "--theme", "--size", "--open-feature", "--position"})
             if (a == opt) ++i;
     }
     if (!headless) return cs::ui::runGui(argc, argv);

@@ -34,10 +34,10 @@
 #include <QPaintEvent>
 #include <QSettings>
 #include <QStandardPaths>
+#include <QThread>
 
 #include <algorithm>
 #include <map>
-#include <QThread>
 #include <set>
 #include <functional>
 #include <cstdio>

@@ -6,14 +6,17 @@
 #include "ui/SessionController.h"
 #include "ui/Theme.h"
 #include "ui/views/AttentionView.h"
+#include "ui/views/FeaturesView.h"
 #include "ui/views/LogitLensView.h"
 #include "ui/views/TokenStreamView.h"
 
 #include <QApplication>
+#include <QDockWidget>
 #include <QCommandLineParser>
 #include <QSettings>
 #include <QTimer>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,11 +46,16 @@ int runGui(int argc, char** argv) {
     // For the README's screenshots and for checking a real window by eye: grab the window (or one
     // view) once the first run has finished, save it, and quit.
     QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
-    QCommandLineOption shotViewOpt("screenshot-view", "With --screenshot: grab only tokens, attention or logit-lens", "VIEW");
+    QCommandLineOption shotViewOpt("screenshot-view",
+                                   "With --screenshot: grab only tokens, attention, logit-lens, features or dashboard", "VIEW");
+    QCommandLineOption shotDelayOpt("screenshot-delay", "With --screenshot: wait MS after the first run (default 500)", "MS");
+    QCommandLineOption featureOpt("open-feature", "After the first run, open the dashboard of SAE:INDEX (and select that feature)",
+                                  "SAE:INDEX");
+    QCommandLineOption positionOpt("position", "After the first run, select token POSITION", "POSITION");
     QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
     // For the start-up benchmark: quit as soon as the first run is on screen.
     QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
-    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
+    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
     parser.process(app);
 
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
@@ -77,6 +85,26 @@ int runGui(int argc, char** argv) {
         if (dir.isEmpty()) dir = demoModel;
         if (!dir.isEmpty()) window.openModel(dir);
     }
+    if (parser.isSet(featureOpt) || parser.isSet(positionOpt)) {
+        const QString feature = parser.value(featureOpt);
+        const int position = parser.isSet(positionOpt) ? parser.value(positionOpt).toInt() : -1;
+        auto once = std::make_shared<QMetaObject::Connection>();
+        *once = QObject::connect(&session, &SessionController::runFinished, &window, [&window, &session, feature, position, once] {
+            QObject::disconnect(*once);
+            if (position >= 0) session.selectPosition(position);
+            const int colon = feature.lastIndexOf(':');
+            if (colon > 0) {
+                const QString sae = feature.left(colon);
+                const long index = feature.mid(colon + 1).toLong();
+                FeaturesView* fv = window.featuresView();
+                for (int r = 0; r < static_cast<int>(fv->rows().size()); ++r)
+                    if (!fv->rows()[r].header && fv->rows()[r].feature == index &&
+                        QString::fromStdString(fv->drawnAnalysis()->features[fv->rows()[r].track].id) == sae)
+                        fv->selectRow(r);
+                window.openDashboard(sae, index);
+            }
+        });
+    }
     if (parser.isSet(quitOpt)) {
         QObject::connect(&session, &SessionController::runFinished, &window, [&window] {
             window.repaint();
@@ -91,12 +119,15 @@ int runGui(int argc, char** argv) {
             if (view == "tokens") w = window.tokenView()->parentWidget()->parentWidget();  // the scroll area
             else if (view == "attention") w = window.attentionView();
             else if (view == "logit-lens") w = window.logitLensView();
+            else if (view == "features") w = window.featuresDock();
+            else if (view == "dashboard") w = window.dashboardsDock();
             w->grab().save(file);
             QApplication::quit();
         };
-        QObject::connect(&session, &SessionController::runFinished, &window, [shoot] { QTimer::singleShot(500, shoot); });
-        QObject::connect(&session, &SessionController::failed, &window, [shoot] { QTimer::singleShot(500, shoot); });
-        QTimer::singleShot(30000, shoot);
+        const int delay = parser.isSet(shotDelayOpt) ? parser.value(shotDelayOpt).toInt() : 500;
+        QObject::connect(&session, &SessionController::runFinished, &window, [shoot, delay] { QTimer::singleShot(delay, shoot); });
+        QObject::connect(&session, &SessionController::failed, &window, [shoot, delay] { QTimer::singleShot(delay, shoot); });
+        QTimer::singleShot(30000 + delay, shoot);
     }
     return app.exec();
 }

@@ -5,7 +5,12 @@
 #include "ui/SessionFile.h"
 #include "ui/Theme.h"
 #include "ui/figures/FigureExport.h"
+#include "ui/IndexCorpusDialog.h"
+#include "ui/IndexJob.h"
 #include "ui/views/AttentionView.h"
+#include "ui/views/DashboardView.h"
+#include "ui/views/FeatureBrowser.h"
+#include "ui/views/FeaturesView.h"
 #include "ui/views/LogitLensView.h"
 #include "ui/views/TokenStreamView.h"
 #include "ui/views/HeatmapPlot.h"
@@ -30,16 +35,27 @@
 #include <QScrollArea>
 #include <QSettings>
 #include <QSpinBox>
+#include <QStandardPaths>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTimer>
 #include <QToolBar>
+#include <QToolButton>
 
 namespace cs::ui {
 
 namespace {
 constexpr int kMaxRecent = 8;
 constexpr int kProgressDelayMs = 300;
-constexpr int kLayoutVersion = 2;  // bump when the docks change, so an old saved layout is ignored
+constexpr int kLayoutVersion = 3;  // bump when the docks change, so an old saved layout is ignored
+// The demo's first-launch store: documents the demo model writes itself (the TinyStories text
+// cannot ship), indexed in the background. Sized so it finishes well within a minute on 2 cores.
+constexpr long kDemoDocuments = 300;
+constexpr long kDemoTokens = 40000;
+constexpr int kFeatureColumnMinWidth = 1500;  // first layout: features in a column of their own from here
+
+// Keys of per-model settings (a QSettings key may not hold a path's slashes).
+QString modelKey(const QString& dir) { return QString::fromLatin1(dir.toUtf8().toBase64(QByteArray::Base64UrlEncoding)); }
 }  // namespace
 
 MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindow(parent), session_(session) {
@@ -112,12 +128,44 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     tokensDock_ = dock(tr("Tokens"), "tokensDock", tokenScroll);
     attentionDock_ = dock(tr("Attention"), "attentionDock", attention_);
     lensDock_ = dock(tr("Logit lens"), "logitLensDock", lens_);
+    features_ = new FeaturesView(session_);
+    dashboards_ = new QTabWidget;
+    dashboards_->setObjectName("dashboardTabs");
+    dashboards_->setTabsClosable(true);
+    dashboards_->setMovable(true);
+    dashboards_->setDocumentMode(true);
+    browser_ = new FeatureBrowser(session_);
+    featuresDock_ = dock(tr("Features"), "featuresDock", features_);
+    dashboardsDock_ = dock(tr("Dashboards"), "dashboardsDock", dashboards_);
+    browserDock_ = dock(tr("Feature browser"), "featureBrowserDock", browser_);
     setDockNestingEnabled(true);
-    // All three in one dock area (there is no central widget): the token strip above, the two
-    // heatmaps side by side below it.
+    // All in one dock area (there is no central widget): the token strip above, the two heatmaps
+    // side by side below it; the features at the selected token beside them, the dashboards
+    // (tabbed with the browser) below those.
+    // Two columns first, then each column split: the views of the run on the left, the features
+    // on the right.
     addDockWidget(Qt::BottomDockWidgetArea, tokensDock_);
+    splitDockWidget(tokensDock_, featuresDock_, Qt::Horizontal);
     splitDockWidget(tokensDock_, attentionDock_, Qt::Vertical);
     splitDockWidget(attentionDock_, lensDock_, Qt::Horizontal);
+    splitDockWidget(featuresDock_, dashboardsDock_, Qt::Vertical);
+    tabifyDockWidget(dashboardsDock_, browserDock_);
+    dashboardsDock_->raise();
+
+    connect(features_, &FeaturesView::shadingChanged, this,
+            [this](const std::vector<float>& v, float max, const QString& caption) {
+                if (v.empty()) tokens_->clearShading();
+                else tokens_->setShading(v, max, caption);
+            });
+    connect(features_, &FeaturesView::dashboardRequested, this, [this](const QString& sae, int i) { openDashboard(sae, i); });
+    connect(browser_, &FeatureBrowser::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
+    connect(dashboards_, &QTabWidget::tabCloseRequested, this, [this](int i) {
+        QWidget* w = dashboards_->widget(i);
+        dashboards_->removeTab(i);
+        delete w;
+    });
+    indexJob_ = new IndexJob(this);
+    connect(indexJob_, &IndexJob::finished, this, &MainWindow::onIndexFinished);
 
     // Status bar: model, size, threads, last run time, progress.
     modelLabel_ = new QLabel(tr("no model"), this);
@@ -135,6 +183,34 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     progress_ = new QProgressBar(this);
     progress_->setMaximumWidth(160);
     progress_->setVisible(false);
+    // Background indexing: what, how far, and a cancel; shown only while it runs.
+    indexStatus_ = new QWidget(this);
+    indexStatus_->setObjectName("indexStatus");
+    auto* il = new QHBoxLayout(indexStatus_);
+    il->setContentsMargins(0, 0, 0, 0);
+    indexLabel_ = new QLabel(indexStatus_);
+    indexProgress_ = new QProgressBar(indexStatus_);
+    indexProgress_->setMaximumWidth(140);
+    indexProgress_->setTextVisible(false);
+    auto* indexCancel = new QToolButton(indexStatus_);
+    indexCancel->setObjectName("indexCancel");
+    indexCancel->setText(tr("Cancel"));
+    indexCancel->setToolTip(tr("Stop indexing after the batch in flight (it resumes from there next time)"));
+    il->addWidget(indexLabel_);
+    il->addWidget(indexProgress_);
+    il->addWidget(indexCancel);
+    indexStatus_->setVisible(false);
+    connect(indexCancel, &QToolButton::clicked, indexJob_, &IndexJob::cancel);
+    connect(indexJob_, &IndexJob::progress, this, [this](const QString& phase, qint64 done, qint64 total) {
+        const QString what = QFileInfo(indexJob_->request().dbPath).fileName();
+        indexLabel_->setText(phase == "generating" ? tr("%1: writing documents %2/%3").arg(what).arg(done).arg(total)
+                             : phase == "indexing" ? tr("%1: indexing %2/%3 tokens").arg(what).arg(QLocale().toString(done), QLocale().toString(total))
+                                                   : tr("%1: %2").arg(what, phase));
+        indexProgress_->setRange(0, total > 0 ? 1000 : 0);
+        indexProgress_->setValue(total > 0 ? static_cast<int>(1000 * done / total) : 0);
+        indexStatus_->setVisible(phase != "done");
+    });
+    statusBar()->addPermanentWidget(indexStatus_);
     statusBar()->addPermanentWidget(progress_);
     statusBar()->addPermanentWidget(modelLabel_);
     statusBar()->addPermanentWidget(threadsLabel_);
@@ -148,6 +224,12 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     connect(session_, &SessionController::modelLoaded, this, [this] {
         updateStatus();
         runPrompt();
+        onModelLoaded();
+    });
+    connect(session_, &SessionController::saesChanged, this, [this] {
+        if (!session_->isDemoModel() && session_->hasModel())
+            QSettings().setValue("saes/" + modelKey(session_->modelDir()), session_->saePaths());
+        if (session_->result().analysis) runPrompt();  // features for what is on screen
     });
     connect(session_, &SessionController::runFinished, this, [this] { updateStatus(); });
     connect(session_, &SessionController::failed, this, &MainWindow::showError);
@@ -197,6 +279,11 @@ void MainWindow::buildMenus() {
     recentMenu_ = file->addMenu(tr("Open &Recent"));
     refreshRecentMenu();
     file->addSeparator();
+    file->addAction(tr("&Attach SAE..."), QKeySequence(tr("Ctrl+Shift+A")), this, &MainWindow::chooseSaeToAttach);
+    file->addAction(tr("Detach All SAEs"), session_, &SessionController::detachSaes);
+    file->addAction(tr("Open &Feature Store..."), QKeySequence(tr("Ctrl+Shift+F")), this, &MainWindow::chooseFeatureStore);
+    file->addAction(tr("&Index a Corpus..."), QKeySequence(tr("Ctrl+Shift+I")), this, &MainWindow::chooseIndexCorpus);
+    file->addSeparator();
     file->addAction(tr("Open &Session..."), QKeySequence(tr("Ctrl+Shift+O")), this, &MainWindow::chooseSessionToOpen);
     file->addAction(tr("&Save Session..."), QKeySequence::Save, this, &MainWindow::chooseSessionToSave);
     file->addSeparator();
@@ -206,6 +293,11 @@ void MainWindow::buildMenus() {
     exportMenu->addAction(tr("Tokens..."), this, [this] { chooseExport(tokens_); });
     exportMenu->addAction(tr("Attention..."), this, [this] { chooseExport(attention_); });
     exportMenu->addAction(tr("Logit Lens..."), this, [this] { chooseExport(lens_); });
+    exportMenu->addAction(tr("Features..."), this, [this] { chooseExport(features_); });
+    exportMenu->addAction(tr("Dashboard..."), this, [this] {
+        if (DashboardView* d = currentDashboard()) chooseExport(d);
+        else showError(tr("No dashboard is open (double-click a feature)."));
+    });
     file->addAction(tr("Export &Data (JSON)..."), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::chooseDataExport);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -229,6 +321,18 @@ void MainWindow::buildMenus() {
 
     auto* view = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : {tokensDock_, attentionDock_, lensDock_}) view->addAction(d->toggleViewAction());
+    view->addSeparator();
+    const std::pair<QDockWidget*, const char*> featureDocks[] = {
+        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}};
+    for (const auto& [d, key] : featureDocks) {
+        QAction* a = d->toggleViewAction();
+        a->setShortcut(QKeySequence(tr(key)));
+        view->addAction(a);
+    }
+    auto* closeTab = view->addAction(tr("Close Dashboard"), QKeySequence(tr("Ctrl+W")), this, [this] {
+        if (dashboards_->count() > 0) Q_EMIT dashboards_->tabCloseRequested(dashboards_->currentIndex());
+    });
+    closeTab->setShortcutContext(Qt::WindowShortcut);
     view->addSeparator();
     auto* themes = new QActionGroup(this);
     auto* light = view->addAction(tr("&Light Theme"), this, [this] { setThemeKind(0); });
@@ -337,6 +441,8 @@ void MainWindow::setThemeKind(int kind) {
     lens_->plot()->applyColors(viewColors());
     attention_->refreshColors();
     lens_->refreshColors();
+    for (int i = 0; i < dashboards_->count(); ++i)
+        if (auto* d = qobject_cast<DashboardView*>(dashboards_->widget(i))) d->refreshColors();
     update();
 }
 
@@ -345,6 +451,8 @@ FigureSource* MainWindow::activeFigure() const {
         if (w == attentionDock_) return attention_;
         if (w == lensDock_) return lens_;
         if (w == tokensDock_) return tokens_;
+        if (w == featuresDock_) return features_;
+        if (w == dashboardsDock_ && currentDashboard()) return currentDashboard();
     }
     return attention_;
 }
@@ -445,8 +553,20 @@ void MainWindow::showEvent(QShowEvent* e) {
     QMainWindow::showEvent(e);
     if (!firstLayout_) return;
     firstLayout_ = false;
-    // First launch: a slim token strip; the heatmaps get the room.
+    // First launch: a slim token strip; the heatmaps get the room. A window too narrow for a
+    // column of features beside attention and lens (the attention heatmap would shrink to a strip)
+    // gets the feature docks as tabs beside the logit lens, the Features tab in front.
     QTimer::singleShot(0, this, [this] {
+        if (width() < kFeatureColumnMinWidth) {
+            tabifyDockWidget(lensDock_, featuresDock_);
+            tabifyDockWidget(featuresDock_, dashboardsDock_);
+            tabifyDockWidget(dashboardsDock_, browserDock_);
+            featuresDock_->raise();
+        } else {
+            const int column = std::max(460, width() * 9 / 25);
+            resizeDocks({tokensDock_, featuresDock_}, {width() - column, column}, Qt::Horizontal);
+            resizeDocks({featuresDock_, dashboardsDock_}, {height() * 2 / 5, height() * 3 / 5}, Qt::Vertical);
+        }
         resizeDocks({tokensDock_, attentionDock_}, {120, std::max(300, height() - 220)}, Qt::Vertical);
     });
 }
@@ -457,6 +577,148 @@ void MainWindow::closeEvent(QCloseEvent* e) {
     settings.setValue("geometry", saveGeometry());
     settings.setValue("windowState", saveState());
     QMainWindow::closeEvent(e);
+}
+
+}  // namespace cs::ui
+
+namespace cs::ui {
+
+QString MainWindow::demoStorePath() {
+    return QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + "/demo-features.db";
+}
+
+DashboardView* MainWindow::currentDashboard() const { return qobject_cast<DashboardView*>(dashboards_->currentWidget()); }
+
+DashboardView* MainWindow::openDashboard(const QString& saeId, long index) {
+    for (int i = 0; i < dashboards_->count(); ++i)
+        if (auto* d = qobject_cast<DashboardView*>(dashboards_->widget(i)); d && d->saeId() == saeId && d->featureIndex() == index) {
+            dashboards_->setCurrentIndex(i);
+            dashboardsDock_->show();
+            dashboardsDock_->raise();
+            return d;
+        }
+    auto* d = new DashboardView(session_, saeId, index);
+    connect(d, &DashboardView::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
+    connect(d, &DashboardView::indexRequested, this, &MainWindow::chooseIndexCorpus);
+    connect(d, &DashboardView::promptRequested, this, [this](const QString& text) {
+        prompt_->setText(text);
+        runPrompt();
+    });
+    dashboards_->setCurrentIndex(dashboards_->addTab(d, d->title()));
+    dashboardsDock_->show();
+    dashboardsDock_->raise();
+    return d;
+}
+
+QString MainWindow::openFeatureStore(const QString& path) {
+    const QString error = session_->openStore(path);
+    if (!error.isEmpty()) return error;
+    if (session_->hasModel()) QSettings().setValue("store/" + modelKey(session_->modelDir()), path);
+    statusBar()->showMessage(tr("feature store %1").arg(path), 5000);
+    return {};
+}
+
+void MainWindow::chooseFeatureStore() {
+    QSettings settings;
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open a feature store"), settings.value("storeDir").toString(),
+                                                      tr("Feature stores (*.db);;All files (*)"));
+    if (path.isEmpty()) return;
+    settings.setValue("storeDir", QFileInfo(path).path());
+    const QString error = openFeatureStore(path);
+    if (!error.isEmpty()) showError(error);
+}
+
+void MainWindow::chooseSaeToAttach() {
+    if (!session_->hasModel()) return showError(tr("Open a model first (File > Open Model)."));
+    QSettings settings;
+    // A folder (SAELens, Llama Scope) or a file (Gemma Scope's params.npz): the folder dialog
+    // first, as most SAEs are folders.
+    QString path = QFileDialog::getExistingDirectory(this, tr("Attach an SAE or transcoder folder (cancel to pick a params.npz)"),
+                                                     settings.value("saeDir").toString());
+    if (path.isEmpty())
+        path = QFileDialog::getOpenFileName(this, tr("Attach an SAE file"), settings.value("saeDir").toString(),
+                                            tr("SAE files (*.npz *.safetensors);;All files (*)"));
+    if (path.isEmpty()) return;
+    settings.setValue("saeDir", QFileInfo(path).path());
+    statusBar()->showMessage(tr("attaching %1...").arg(QFileInfo(path).fileName()), 3000);
+    session_->attachSaes({path});
+}
+
+void MainWindow::chooseIndexCorpus() {
+    if (!session_->hasModel()) return showError(tr("Open a model first (File > Open Model)."));
+    if (session_->saes().empty()) return showError(tr("Attach an SAE first (File > Attach SAE...): indexing records its features."));
+    if (indexJob_->isRunning()) return showError(tr("An indexing is already running (cancel it in the status bar first)."));
+    QStringList ids;
+    for (const AnalysisSae& s : session_->saes()) ids << QString::fromStdString(s.id);
+    IndexCorpusDialog dialog(session_->modelName(), ids, this);
+    if (dialog.exec() != QDialog::Accepted) return;
+    IndexRequest r;
+    r.dbPath = dialog.dbPath();
+    r.modelDir = session_->isDemoModel() ? QStringLiteral("demo") : session_->modelDir();
+    r.saeIds = ids;
+    r.saePaths = session_->saePaths();
+    r.corpusPath = dialog.corpusPath();
+    r.maxTokens = dialog.maxTokens();
+    startIndexing(r);
+}
+
+bool MainWindow::startIndexing(const IndexRequest& r) {
+    if (!indexJob_->start(r)) return false;
+    indexLabel_->setText(tr("%1: starting...").arg(QFileInfo(r.dbPath).fileName()));
+    indexProgress_->setRange(0, 0);
+    indexStatus_->setVisible(true);
+    return true;
+}
+
+void MainWindow::onModelLoaded() {
+    // The store last opened with this model comes back with it (for the demo, else its own).
+    QSettings settings;
+    const QString store = settings.value("store/" + modelKey(session_->modelDir())).toString();
+    if (!store.isEmpty() && QFileInfo::exists(store)) {
+        const QString error = session_->openStore(store);
+        if (!error.isEmpty()) statusBar()->showMessage(error, 8000);
+    } else if (session_->isDemoModel() && QFileInfo::exists(demoStorePath())) {
+        session_->openStore(demoStorePath());
+    } else {
+        session_->closeStore();
+    }
+    if (session_->isDemoModel()) {
+        indexDemoIfNeeded();
+        return;
+    }
+    const QStringList saes = settings.value("saes/" + modelKey(session_->modelDir())).toStringList();
+    if (!saes.isEmpty()) session_->attachSaes(saes, true);
+}
+
+void MainWindow::indexDemoIfNeeded() {
+    const QString path = demoStorePath();
+    if (!QSettings().value("autoIndexDemo", true).toBool() || session_->saes().empty()) return;
+    // Called every time the demo opens: a complete store returns at once, a partial one resumes.
+    IndexRequest r;
+    r.dbPath = path;
+    r.modelDir = QStringLiteral("demo");
+    for (const AnalysisSae& s : session_->saes()) r.saeIds << QString::fromStdString(s.id);
+    r.saePaths = session_->saePaths();
+    r.generateDocuments = kDemoDocuments;
+    r.maxTokens = kDemoTokens;
+    if (indexJob_->isRunning()) return;
+    indexJob_->start(r);  // the status bar shows it from its first progress report on
+}
+
+void MainWindow::onIndexFinished(const QString& dbPath, const QString& error, bool cancelled, bool resumed) {
+    Q_UNUSED(resumed);
+    indexStatus_->setVisible(false);
+    if (!error.isEmpty()) return showError(error);
+    if (cancelled) {
+        statusBar()->showMessage(tr("indexing stopped: %1 resumes when indexed again").arg(QFileInfo(dbPath).fileName()), 8000);
+        return;
+    }
+    // Open (or reopen, so every view reloads) the finished store, unless another one is open now
+    // (only replace the demo's own or nothing).
+    if (session_->store() && session_->storePath() != dbPath && dbPath == demoStorePath()) return;
+    const QString openError = openFeatureStore(dbPath);
+    if (!openError.isEmpty()) showError(openError);
+    else statusBar()->showMessage(tr("feature store ready: %1").arg(dbPath), 8000);
 }
 
 }  // namespace cs::ui

@@ -15,14 +15,21 @@ class QProgressBar;
 class QPushButton;
 class QMenu;
 class QDockWidget;
+class QTabWidget;
+class QToolButton;
 
 namespace cs::ui {
 
 class TokenStreamView;
 class AttentionView;
 class LogitLensView;
+class FeaturesView;
+class DashboardView;
+class FeatureBrowser;
+class IndexJob;
 class FigureSource;
 struct SessionState;
+struct IndexRequest;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -43,6 +50,22 @@ public:
     TokenStreamView* tokenView() const { return tokens_; }
     AttentionView* attentionView() const { return attention_; }
     LogitLensView* logitLensView() const { return lens_; }
+    FeaturesView* featuresView() const { return features_; }
+    FeatureBrowser* featureBrowser() const { return browser_; }
+    QTabWidget* dashboardTabs() const { return dashboards_; }
+    IndexJob* indexJob() const { return indexJob_; }
+    QDockWidget* featuresDock() const { return featuresDock_; }
+    QDockWidget* dashboardsDock() const { return dashboardsDock_; }
+
+    // Opens (or brings forward) the dashboard of one feature, as a tab of the Dashboards dock.
+    DashboardView* openDashboard(const QString& saeId, long index);
+    DashboardView* currentDashboard() const;
+    // Opens a feature store for this model (remembered per model); empty string or the error.
+    QString openFeatureStore(const QString& path);
+    // Indexes in the background (progress in the status bar); false when an indexing is running.
+    bool startIndexing(const IndexRequest& request);
+    // The demo's own store, indexed on first launch: AppLocalDataLocation/demo-features.db.
+    static QString demoStorePath();
 
 protected:
     void closeEvent(QCloseEvent*) override;
@@ -61,6 +84,12 @@ private:
     void showError(const QString& message);
     void updateStatus();
     FigureSource* activeFigure() const;
+    void chooseSaeToAttach();
+    void chooseFeatureStore();
+    void chooseIndexCorpus();
+    void onModelLoaded();
+    void indexDemoIfNeeded();
+    void onIndexFinished(const QString& dbPath, const QString& error, bool cancelled, bool resumed);
 
     SessionController* session_;
     QLineEdit* prompt_;
@@ -74,6 +103,14 @@ private:
     AttentionView* attention_;
     LogitLensView* lens_;
     QDockWidget *tokensDock_, *attentionDock_, *lensDock_;
+    FeaturesView* features_;
+    QTabWidget* dashboards_;
+    FeatureBrowser* browser_;
+    QDockWidget *featuresDock_, *dashboardsDock_, *browserDock_;
+    IndexJob* indexJob_;
+    QWidget* indexStatus_;
+    QLabel* indexLabel_;
+    QProgressBar* indexProgress_;
     QLabel *modelLabel_, *threadsLabel_, *timeLabel_;
     QProgressBar* progress_;
     QMenu* recentMenu_ = nullptr;

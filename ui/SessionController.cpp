@@ -3,12 +3,16 @@
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
 #include "model/Transformer.h"
+#include "runtime/DemoBundle.h"
+#include "sae/SaeLoader.h"
+#include "store/FeatureStore.h"
 #include "tokenize/Tokenizer.h"
 
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QMetaObject>
+#include <QPointer>
 #include <QThreadPool>
 
 #include <algorithm>
@@ -18,6 +22,56 @@ namespace cs::ui {
 namespace {
 constexpr qint64 kProgressIntervalMs = 100;
 QString firstLine(const std::exception& e) { return QString::fromUtf8(e.what()).section('\n', 0, 0); }
+
+// What a folder of SAEs is called in views and stores: its folder name (a file's parent folder
+// for params.npz and the like), as `index` names it.
+std::string saeId(const QString& path) {
+    QFileInfo fi(path);
+    if (fi.isFile()) fi = QFileInfo(fi.path());
+    return fi.fileName().toStdString();
+}
+
+bool sameDir(const QString& a, const QString& b) {
+    const QString ca = QFileInfo(a).canonicalFilePath(), cb = QFileInfo(b).canonicalFilePath();
+    return !ca.isEmpty() && ca == cb;
+}
+
+// Loads every path (throws on the first failure, naming it) and returns them with `keep`, in the
+// order the model's forward pass reaches their input hooks (layer order when there is no model;
+// stable: SAEs on one hook keep their order), ids made unique.
+void loadSaes(const QStringList& paths, std::vector<AnalysisSae>& saes, QStringList& saePaths, const Transformer* model) {
+    for (const QString& p : paths) {
+        AnalysisSae s;
+        s.id = saeId(p);
+        s.sae = cs::loadSae(p.toStdString());
+        saes.push_back(std::move(s));
+        saePaths.push_back(p);
+    }
+    std::vector<size_t> order(saes.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto rank = [&](size_t i) {
+        const std::string& hook = saes[i].sae->config().hookName;
+        if (model) {
+            const auto& points = model->hookPoints();
+            for (size_t k = 0; k < points.size(); ++k)
+                if (points[k].name == hook) return static_cast<long>(k);
+        }
+        return static_cast<long>(layerOfHook(hook)) * 1000;
+    };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return rank(a) < rank(b); });
+    std::vector<AnalysisSae> sorted;
+    QStringList sortedPaths;
+    for (size_t i : order) {
+        AnalysisSae s = saes[i];
+        const std::string base = s.id;
+        for (int n = 2; std::any_of(sorted.begin(), sorted.end(), [&](const AnalysisSae& o) { return o.id == s.id; }); ++n)
+            s.id = base + "-" + std::to_string(n);
+        sorted.push_back(std::move(s));
+        sortedPaths.push_back(saePaths[static_cast<int>(i)]);
+    }
+    saes = std::move(sorted);
+    saePaths = std::move(sortedPaths);
+}
 }  // namespace
 
 SessionController::SessionController(QObject* parent)
@@ -167,23 +221,141 @@ std::vector<std::vector<float>> SessionController::lensProbabilities(const Promp
     }
 }
 
+bool SessionController::isDemoModel() const {
+    const std::string demo = cs::demoBundleDir();
+    return model_ && !demo.empty() && sameDir(modelDir_, QString::fromStdString(demo + "/model"));
+}
+
+void SessionController::attachSaes(const QStringList& paths, bool replace) {
+    auto keep = replace ? std::vector<AnalysisSae>() : saes_;
+    QStringList keepPaths = replace ? QStringList() : saePaths_;
+    auto model = model_;
+    worker_.start([this, paths, keep, keepPaths, model]() mutable {
+        QString error;
+        try {
+            loadSaes(paths, keep, keepPaths, model.get());
+            for (const AnalysisSae& s : keep) {
+                const std::string& hook = s.sae->config().hookName;
+                if (model && std::none_of(model->hookPoints().begin(), model->hookPoints().end(),
+                                          [&](const HookPointInfo& h) { return h.name == hook; }))
+                    throw std::runtime_error(s.id + ": the model has no hook " + hook);
+            }
+        } catch (const std::exception& e) {
+            error = firstLine(e);
+        }
+        QMetaObject::invokeMethod(this, [this, keep, keepPaths, error] {
+            if (!error.isEmpty()) {
+                Q_EMIT failed(error);
+                return;
+            }
+            saes_ = keep;
+            saePaths_ = keepPaths;
+            Q_EMIT saesChanged();
+        });
+    });
+}
+
+void SessionController::detachSaes() {
+    saes_.clear();
+    saePaths_.clear();
+    Q_EMIT saesChanged();
+}
+
+void SessionController::runOnWorker(QObject* context, WorkerJob job) {
+    auto model = model_;
+    auto tok = tokenizer_;
+    if (!model || !tok) {
+        Q_EMIT failed(tr("Open a model with a tokenizer first (File > Open Model)."));
+        return;
+    }
+    QPointer<QObject> ctx(context);
+    worker_.start([this, model, tok, job, ctx] {
+        std::function<void()> done;
+        QString error;
+        try {
+            done = job(*model, *tok);
+        } catch (const std::exception& e) {
+            error = firstLine(e);
+        }
+        QMetaObject::invokeMethod(this, [this, done, error, ctx] {
+            if (!error.isEmpty()) Q_EMIT failed(error);
+            else if (ctx && done) done();
+        });
+    });
+}
+
+QString SessionController::openStore(const QString& path) {
+    std::shared_ptr<FeatureStore> store;
+    try {
+        store = std::make_shared<FeatureStore>(path.toStdString(), FeatureStore::Mode::ReadWrite);
+    } catch (const std::exception& first) {
+        try {  // a store on read-only media: browse it, labels cannot be saved
+            store = std::make_shared<FeatureStore>(path.toStdString(), FeatureStore::Mode::ReadOnly);
+        } catch (const std::exception&) {
+            return firstLine(first);
+        }
+    }
+    store_ = std::move(store);
+    storePath_ = path;
+    Q_EMIT storeChanged();
+    return {};
+}
+
+void SessionController::closeStore() {
+    if (!store_) return;
+    store_.reset();
+    storePath_.clear();
+    Q_EMIT storeChanged();
+}
+
+QString SessionController::featureLabel(const std::string& saeId, long index, bool* isAuto) const {
+    if (isAuto) *isAuto = true;
+    if (!store_) return {};
+    try {
+        return QString::fromStdString(store_->label(saeId, index, isAuto));
+    } catch (const std::exception&) {
+        return {};  // an SAE this store has not indexed
+    }
+}
+
+QString SessionController::setFeatureLabel(const std::string& saeId, long index, const QString& label,
+                                           const QString& notes) {
+    if (!store_) return tr("no feature store is open");
+    try {
+        store_->setLabel(saeId, index, label.trimmed().toStdString(), notes.toStdString());
+    } catch (const std::exception& e) {
+        return firstLine(e);
+    }
+    Q_EMIT labelChanged(QString::fromStdString(saeId), index);
+    return {};
+}
+
 void SessionController::loadModel(const QString& dir) {
     const int ticket = ++*ticket_;
     auto counter = ticket_;
     setBusy(true);
-    worker_.start([this, dir, ticket, counter] {
+    const bool withDemoSaes = attachDemoSaes_;
+    worker_.start([this, dir, ticket, counter, withDemoSaes] {
         std::shared_ptr<Transformer> model;
         std::shared_ptr<Tokenizer> tok;
+        std::vector<AnalysisSae> saes;
+        QStringList saePaths;
         QString error;
         try {
             model = cs::loadModel(dir.toStdString());
             QDir d(dir);
             if (d.exists("tokenizer.json") || d.exists("vocab.json") || d.exists("tokenizer.model"))
                 tok = cs::loadTokenizer(dir.toStdString());
+            const std::string demo = cs::demoBundleDir();
+            if (withDemoSaes && !demo.empty() && sameDir(dir, QString::fromStdString(demo + "/model"))) {
+                QStringList paths;
+                for (const std::string& p : cs::demoSaeDirs()) paths << QString::fromStdString(p);
+                loadSaes(paths, saes, saePaths, model.get());
+            }
         } catch (const std::exception& e) {
             error = firstLine(e);
         }
-        QMetaObject::invokeMethod(this, [this, model, tok, error, dir, ticket, counter] {
+        QMetaObject::invokeMethod(this, [this, model, tok, saes, saePaths, error, dir, ticket, counter] {
             if (*counter != ticket) return;
             setBusy(false);
             if (!error.isEmpty()) {
@@ -193,6 +365,8 @@ void SessionController::loadModel(const QString& dir) {
             model_ = model;
             tokenizer_ = tok;
             modelDir_ = dir;
+            saes_ = saes;
+            saePaths_ = saePaths;
             result_ = RunResult();  // an analysis of another model's tokens means nothing here
             shown_.reset();
             shownRun_ = ticket;
@@ -213,9 +387,11 @@ void SessionController::run(const RunSettings& settings) {
     auto counter = ticket_;
     auto model = model_;
     auto tok = tokenizer_;
+    AnalysisOptions options;
+    options.saes = saes_;
     const bool staged = lastAnalysisSeconds_ < 0 || lastAnalysisSeconds_ > stagesAbove_;
     setBusy(true);
-    worker_.start([this, model, tok, settings, ticket, counter, staged] {
+    worker_.start([this, model, tok, settings, ticket, counter, staged, options] {
         RunResult r;
         r.settings = settings;
         QString error;
@@ -264,7 +440,7 @@ void SessionController::run(const RunSettings& settings) {
                         if (*counter == ticket) showStage(stage, ticket);
                     });
                 };
-            r.analysis = analyzeTokensInStages(*model, *tok, all, static_cast<int>(ids.size()), onStage);
+            r.analysis = analyzeTokensInStages(*model, *tok, all, static_cast<int>(ids.size()), onStage, options);
             r.analysisSeconds = r.analysis->totalSeconds;
         } catch (const std::exception& e) {
             error = firstLine(e);

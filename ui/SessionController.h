@@ -10,14 +10,19 @@
 #include <QMetaType>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <QThreadPool>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace cs {
 class Transformer;
 class Tokenizer;
+class FeatureStore;
 }
 
 namespace cs::ui {
@@ -60,6 +65,36 @@ public:
     void loadModel(const QString& dir);
     void run(const RunSettings& settings);
     void cancel();
+
+    // SAEs and transcoders whose features every run reads from its one forward pass (in layer
+    // order). Loading the demo model attaches the demo's own SAEs in the same worker job (unless
+    // switched off); other models start with none. attachSaes loads on the worker, then emits
+    // saesChanged (or failed, attaching nothing); the next run carries them.
+    void setAttachDemoSaes(bool on) { attachDemoSaes_ = on; }
+    void attachSaes(const QStringList& paths, bool replace = false);
+    void detachSaes();
+    const std::vector<AnalysisSae>& saes() const { return saes_; }
+    QStringList saePaths() const { return saePaths_; }
+    bool isDemoModel() const;
+    // The loaded model and tokenizer, for views that compute from weights (logit effects).
+    std::shared_ptr<const Transformer> model() const { return model_; }
+    std::shared_ptr<const Tokenizer> tokenizer() const { return tokenizer_; }
+    // Runs `job` on the model thread after any queued run; the function it returns runs on the
+    // GUI thread while `context` lives. A job that throws reports through failed(), as runs do.
+    using WorkerJob = std::function<std::function<void()>(const Transformer&, const Tokenizer&)>;
+    void runOnWorker(QObject* context, WorkerJob job);
+
+    // The open feature store (one SQLite file; read on the GUI thread, which is fast: indexed
+    // queries), or null. openStore returns an error line, or empty on success; emits storeChanged.
+    QString openStore(const QString& path);
+    void closeStore();
+    FeatureStore* store() const { return store_.get(); }
+    QString storePath() const { return storePath_; }
+    // The label shown for a feature (user label, else the automatic one); empty without a store
+    // or when the store does not know the SAE.
+    QString featureLabel(const std::string& saeId, long index, bool* isAuto = nullptr) const;
+    // Saves at once; returns an error line or empty. Emits labelChanged.
+    QString setFeatureLabel(const std::string& saeId, long index, const QString& label, const QString& notes);
 
     bool hasModel() const { return model_ != nullptr; }
     bool isBusy() const { return busy_; }
@@ -117,6 +152,9 @@ Q_SIGNALS:
     void selectionChanged(const cs::ui::Selection& selection);
     void failed(const QString& message);
     void busyChanged(bool busy);
+    void saesChanged();
+    void storeChanged();
+    void labelChanged(const QString& saeId, long index);
 
 private:
     void setBusy(bool busy);
@@ -128,6 +166,11 @@ private:
     std::shared_ptr<Transformer> model_;
     std::shared_ptr<Tokenizer> tokenizer_;
     QString modelDir_;
+    std::vector<AnalysisSae> saes_;
+    QStringList saePaths_;  // saes_[i] came from saePaths_[i]
+    bool attachDemoSaes_ = true;
+    std::shared_ptr<FeatureStore> store_;
+    QString storePath_;
     RunResult result_;
     std::shared_ptr<const PromptAnalysis> shown_;
     Selection selection_;
@@ -139,8 +182,8 @@ private:
     Selection pendingSelection_;
     bool hasPending_ = false;
     bool busy_ = false;
-    std::shared_ptr<std::atomic<int>> ticket_;
-    QThreadPool worker_;  // the one thread every model call runs on  // request counter: stale jobs see a newer value
+    std::shared_ptr<std::atomic<int>> ticket_;  // request counter: stale jobs see a newer value
+    QThreadPool worker_;                        // the one thread every model call runs on
 };
 
 }  // namespace cs::ui

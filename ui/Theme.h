@@ -14,7 +14,11 @@ struct ViewColors {
     QColor background, text, muted, grid;
     QColor promptChip, generatedChip, chipBorder, selection, hover;
     QColor heatLow, heatHigh;  // colour-map ends (weights and probabilities 0 .. 1)
+    QColor activation;         // a feature's activation at full strength (chips, bars, examples)
 };
+
+// `base` blended toward c.activation by `strength` in [0, 1]: a feature's activation over text.
+QColor activationShade(const ViewColors& c, const QColor& base, double strength);
 
 void applyTheme(ThemeKind kind);    // sets the Fusion style and palette on the running QApplication
 ThemeKind currentTheme();

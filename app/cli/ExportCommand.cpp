@@ -14,16 +14,23 @@
 namespace cs::cli {
 
 void addExportCommand(CLI::App& app, CommandRunner& run) {
-    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens) to PNG, SVG or PDF, or its data to JSON, without a window");
+    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens, features, dashboard) to PNG, SVG or PDF, or its data to JSON, without a window");
     struct Args {
-        std::string model = "demo", view, prompt, out, lensToken;
+        std::string model = "demo", view, prompt, out, lensToken, db;
+        std::vector<std::string> saes;
         int layer = 0, head = 0, position = -1, newTokens = 0;
+        long index = -1;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo' (default)");
-    cmd->add_option("--view", a->view, "tokens, attention or logit-lens")->required()
-        ->check(CLI::IsMember({"tokens", "attention", "logit-lens"}));
-    cmd->add_option("--prompt", a->prompt, "Prompt text")->required();
+    cmd->add_option("--view", a->view, "tokens, attention, logit-lens, features or dashboard")->required()
+        ->check(CLI::IsMember({"tokens", "attention", "logit-lens", "features", "dashboard"}));
+    cmd->add_option("--prompt", a->prompt, "Prompt text (every view but dashboard)");
+    cmd->add_option("--sae", a->saes,
+                    "features: an SAE / transcoder path to attach, repeatable (the demo's own with --model demo); "
+                    "dashboard: the store's SAE id (optional when it has one)");
+    cmd->add_option("--db", a->db, "dashboard: the feature store; features: labels from it");
+    cmd->add_option("--index", a->index, "dashboard: the feature index")->check(CLI::NonNegativeNumber);
     cmd->add_option("--layer", a->layer, "Attention layer")->check(CLI::NonNegativeNumber);
     cmd->add_option("--head", a->head, "Attention head")->check(CLI::NonNegativeNumber);
     cmd->add_option("--position", a->position, "Selected token position (default: the last)");
@@ -45,12 +52,27 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
                 if (::stat(dir.c_str(), &st) == 0 && st.st_uid == ::getuid() && (st.st_mode & 0777) == 0700)
                     setenv("XDG_RUNTIME_DIR", dir.c_str(), 1);
             }
+            if (a->view != "dashboard" && a->prompt.empty()) {
+                std::fprintf(stderr, "circuitscope: error: --prompt is required for --view %s\n", a->view.c_str());
+                return 1;
+            }
+            if (a->view == "dashboard" && a->saes.size() > 1) {
+                std::fprintf(stderr, "circuitscope: error: --view dashboard takes one --sae ID\n");
+                return 1;
+            }
             int argc = 1;
             char name[] = "circuitscope";
             char* argv[] = {name, nullptr};
             QApplication qapp(argc, argv);
             ui::HeadlessExportRequest r;
-            r.modelDir = QString::fromStdString(resolveModelDir(a->model));
+            if (a->view != "dashboard") r.modelDir = QString::fromStdString(resolveModelDir(a->model));
+            for (const std::string& p : a->saes) r.saePaths << QString::fromStdString(p);
+            if (a->view == "dashboard") {
+                r.saeId = r.saePaths.value(0);
+                r.saePaths.clear();
+            }
+            r.db = QString::fromStdString(a->db);
+            r.index = a->index;
             r.view = QString::fromStdString(a->view);
             r.prompt = QString::fromStdString(a->prompt);
             r.maxNewTokens = a->newTokens;

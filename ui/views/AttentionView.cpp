@@ -236,15 +236,6 @@ void AttentionThumbnails::rebuild() {
             for (int h = 0; h < a->heads; ++h) {
                 const float* pattern = a->attentionPattern(l, h);  // [query][key], T x T
                 QImage img(side, side, QImage::Format_RGB32);
-                if (side == T) {  // one pixel a cell: no pooling (every run of a short prompt)
-                    for (int q = 0; q < T; ++q) {
-                        auto* line = reinterpret_cast<QRgb*>(img.scanLine(q));
-                        const float* row = pattern + static_cast<size_t>(q) * T;
-                        for (int k = 0; k < T; ++k) line[k] = heatColor(table, row[k]);
-                    }
-                    images_.push_back(img);
-                    continue;
-                }
                 for (int y = 0; y < side; ++y) {
                     auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
                     const int q0 = y * T / side, q1 = (y + 1) * T / side;

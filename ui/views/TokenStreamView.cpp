@@ -69,6 +69,8 @@ TokenStreamView::TokenStreamView(SessionController* session, QWidget* parent)
     });
     connect(session_, &SessionController::modelLoaded, this, [this] {
         shown_.reset();
+        shading_.clear();
+        shadingCaption_.clear();
         relayout();
     });
     connect(session_, &SessionController::selectionChanged, this, [this] { update(); });
@@ -164,12 +166,42 @@ QString TokenStreamView::tooltipFor(int index) const {
                        .arg(a->ids[index])
                        .arg(index)
                        .arg(tr("next-token predictions"));
+    if (index < static_cast<int>(shading_.size()))
+        html = QStringLiteral("%1: <b>%2</b><br>").arg(shadingCaption_.toHtmlEscaped()).arg(shading_[index], 0, 'f', 3) + html;
     if (a->next.empty()) return html + QStringLiteral("<tr><td>%1</td></tr></table>").arg(tr("(computing)"));
     for (const auto& p : a->next[index])
         html += QStringLiteral("<tr><td>%1</td><td align=right>&nbsp;%2%</td></tr>")
                     .arg(tokenLabel(p.text).toHtmlEscaped())
                     .arg(100.0 * p.probability, 0, 'f', 1);
     return html + "</table>";
+}
+
+void TokenStreamView::setShading(const std::vector<float>& values, float max, const QString& caption) {
+    shading_ = values;
+    shadingMax_ = max;
+    shadingCaption_ = caption;
+    update();
+}
+
+void TokenStreamView::clearShading() {
+    if (shading_.empty() && shadingCaption_.isEmpty()) return;
+    shading_.clear();
+    shadingCaption_.clear();
+    update();
+}
+
+QColor TokenStreamView::fillFor(const Chip& chip, int index, const ViewColors& c, int hover) const {
+    if (index == hover) return c.hover;
+    const QColor base = chip.generated ? c.generatedChip : c.promptChip;
+    if (index < static_cast<int>(shading_.size()) && shadingMax_ > 0 && shading_[index] > 0)
+        return activationShade(c, c.background, 0.12 + 0.88 * shading_[index] / shadingMax_);
+    // While a feature is shown, chips where it is silent stay plain, so the active ones stand out.
+    return shading_.empty() ? base : c.background;
+}
+
+QColor TokenStreamView::chipFill(int index) const {
+    if (index < 0 || index >= chipCount()) return {};
+    return fillFor(chips_[index], index, viewColors(), hover_);
 }
 
 void TokenStreamView::paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected,
@@ -179,8 +211,7 @@ void TokenStreamView::paintChips(QPainter& p, const std::vector<Chip>& chips, co
     const qreal dpr = devicePixelRatioF();
     for (int i = 0; i < static_cast<int>(chips.size()); ++i) {
         const Chip& chip = chips[i];
-        QColor fill = chip.generated ? c.generatedChip : c.promptChip;
-        if (i == hover) fill = c.hover;
+        const QColor fill = fillFor(chip, i, c, hover);
         const QPen pen = i == selected ? QPen(c.selection, 2) : QPen(c.chipBorder, 1);
         if (cached)
             p.drawPixmap(chip.rect.topLeft() - QPointF(1, 1), chipBackground(chip.rect.size().toSize(), fill, pen, dpr));

@@ -26,6 +26,16 @@ public:
     QString tooltipFor(int index) const;   // the hover text: id and top predictions
     const PromptAnalysis* drawnAnalysis() const { return shown_.get(); }  // what the chips show
 
+    // Shades every chip by a value per position (a feature's activation over the text, the
+    // Neuronpedia view): 0 leaves a chip as it is, `max` and above give the full activation colour.
+    // `caption` names what is shown (in the tooltip and the figure). Kept until cleared or a model
+    // loads (the Features view re-shades on every run); values past the chips are ignored.
+    void setShading(const std::vector<float>& values, float max, const QString& caption);
+    void clearShading();
+    const std::vector<float>& shading() const { return shading_; }
+    QString shadingCaption() const { return shadingCaption_; }
+    QColor chipFill(int index) const;  // the chip's background as painted on screen
+
     QString figureName() const override { return QStringLiteral("tokens"); }
     QSize figureSize() const override;
     void paintFigure(QCPPainter& painter, const QSize& size) override;
@@ -55,8 +65,9 @@ private:
     // PDF figures) get the rounded rectangles themselves.
     void paintChips(QPainter& p, const std::vector<Chip>& chips, const ViewColors& c, int selected, int hover,
                     bool cached) const;
-    // Each label laid out once per font, kept across runs: shaping a chip's text was the larger
-    // part of laying out a run's chips, and successive prompts share most of their tokens.
+    QColor fillFor(const Chip& chip, int index, const ViewColors& c, int hover) const;
+    // Each label laid out once per font and kept across runs (successive prompts share most of
+    // their tokens), so a run's relayout shapes only the labels it has not seen.
     QStaticText preparedText(const QString& label) const;
     void relayout();
     void layoutAtWidth();
@@ -70,6 +81,9 @@ private:
     mutable QHash<QString, QStaticText> prepared_;
     mutable QFont preparedFont_;
     int hover_ = -1;
+    std::vector<float> shading_;
+    float shadingMax_ = 0;
+    QString shadingCaption_;
 };
 
 }  // namespace cs::ui
