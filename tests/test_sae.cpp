@@ -201,6 +201,28 @@ private Q_SLOTS:
         }
     }
 
+    // The indexer reads features through encodeSparse: every format's non-zeros must be the
+    // reference's, at the reference's values, with ascending indices per row.
+    void sparseEncodeMatchesReferenceEveryFormat() {
+        for (const auto& [name, format] : formats_) {
+            auto sae = cs::loadSae(path(name));
+            const at::Tensor x = inputs_.at(name).reshape({-1, sae->dIn()});
+            const at::Tensor want = ref_.at(name).features.reshape({x.size(0), sae->dSae()});
+            const auto code = sae->encodeSparse(x);
+            QCOMPARE(static_cast<long>(code.rowStart.size()), x.size(0) + 1);
+            at::Tensor dense = at::zeros({x.size(0), sae->dSae()}, at::kFloat);
+            for (long r = 0; r < x.size(0); ++r)
+                for (int64_t i = code.rowStart[r]; i < code.rowStart[r + 1]; ++i) {
+                    if (i > code.rowStart[r]) QVERIFY(code.index[i] > code.index[i - 1]);
+                    QVERIFY(code.value[i] > 0);
+                    dense[r][code.index[i]] = code.value[i];
+                }
+            const double d = maxAbsDiff(dense, want);
+            QVERIFY2(d < 1e-5, (name + ": sparse features differ from the reference by " + std::to_string(d)).c_str());
+            QCOMPARE(static_cast<long>(code.index.size()), (want > 0).sum().item<long>());
+        }
+    }
+
     void decoderNormFoldingKeepsReconstructions() {
         for (const auto& [name, format] : formats_) {
             auto sae = cs::loadSae(path(name));

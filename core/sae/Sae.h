@@ -13,6 +13,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace cs {
 
 struct SaeWeights {
@@ -40,6 +43,16 @@ public:
 
     // x [..., d_in] -> features [..., d_sae] (float32).
     at::Tensor encode(const at::Tensor& x) const;
+    // encode(x) for x [rows, d_in], keeping only the non-zero features of each row (CSR): what
+    // a consumer that reads a handful of active features per token (the feature indexer) needs,
+    // without building and rescanning the dense [rows, d_sae] result. TopK never builds it;
+    // other architectures encode densely and gather the non-zeros on all compute threads.
+    struct SparseCode {
+        std::vector<int64_t> rowStart;  // rows + 1 offsets into index/value
+        std::vector<int32_t> index;     // feature, ascending within a row
+        std::vector<float> value;       // > 0
+    };
+    SparseCode encodeSparse(const at::Tensor& x) const;
     // features [..., d_sae] -> [..., d_out]: f W_dec + b_dec. No skip term (it needs the input).
     at::Tensor decode(const at::Tensor& f) const;
     // The skip connection's contribution x W_skip [..., d_out]; undefined for other architectures.
@@ -58,6 +71,8 @@ public:
     at::Tensor sparsity;
 
 private:
+    // The non-zero entries of f [rows, d_sae] (above `threshold[j]` too, when given), as CSR.
+    SparseCode sparseRows(const at::Tensor& f, const float* threshold = nullptr) const;
     void check() const;
     void foldInputNormalisation();
 

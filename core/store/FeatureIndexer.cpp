@@ -208,15 +208,16 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
     // Right padding never reaches a real position under causal attention; padded positions are
     // masked out with the BOS positions.
     std::vector<int64_t> ids(count * Tb, 0);
-    std::vector<int64_t> masked;  // rows (window * Tb + position) that are padding or BOS
+    std::vector<char> indexed(count * Tb, 0);  // rows (window * Tb + position) that are neither padding nor BOS
     long validCount = 0;
     for (long b = 0; b < count; ++b) {
         const auto& w = windows[first + b].tokens;
-        for (long t = 0; t < Tb; ++t) {
-            const bool real = t < static_cast<long>(w.size());
-            if (real) ids[b * Tb + t] = w[t];
-            if (real && w[t] != bos) ++validCount;
-            else masked.push_back(b * Tb + t);
+        for (size_t t = 0; t < w.size(); ++t) {
+            ids[b * Tb + t] = w[t];
+            if (w[t] != bos) {
+                indexed[b * Tb + t] = 1;
+                ++validCount;
+            }
         }
     }
     Hooks hooks;
@@ -228,20 +229,22 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
     o.lastLayer = lastLayer;
     o.lastPositionOnly = true;
     model.forward(at::tensor(ids, at::kLong).view({count, Tb}), o);
-    at::Tensor maskedRows = at::tensor(masked, at::kLong);
 
     for (auto& st : states) {
         const Sae& sae = *st.sae->sae;
         const long D = st.dSae;
         at::Tensor x = cache.at(sae.config().hookName).reshape({count * Tb, -1});
-        at::Tensor F = sae.encode(x).contiguous();  // [count * Tb, D]
-        if (!masked.empty()) F.index_fill_(0, maskedRows, 0.0f);
+        const Sae::SparseCode code = sae.encodeSparse(x);
         timing.forwardSeconds += since(t0);
         t0 = Clock::now();
-        at::Tensor nz = at::nonzero(F).contiguous();          // [nnz, 2] (row-major order)
-        const float* fp = F.data_ptr<float>();
-        const int64_t* np = nz.data_ptr<int64_t>();
-        const long nnz = nz.size(0);
+        // The activation of feature f at row r (0 where it is not active or not indexed).
+        auto activation = [&](long r, long f) -> float {
+            if (!indexed[r]) return 0.0f;
+            const auto* lo = code.index.data() + code.rowStart[r];
+            const auto* hi = code.index.data() + code.rowStart[r + 1];
+            const auto* it = std::lower_bound(lo, hi, static_cast<int32_t>(f));
+            return it != hi && *it == f ? code.value[it - code.index.data()] : 0.0f;
+        };
         st.tokens += validCount;
         auto& wmax = st.windowMax;
         auto& wpos = st.windowPeak;
@@ -250,17 +253,20 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
             wpos.assign(count * D, 0);
         }
         std::vector<long> touched;
-        for (long i = 0; i < nnz; ++i) {
-            const long row = np[2 * i], f = np[2 * i + 1];
-            const float v = fp[row * D + f];
-            if (!(v > 0)) continue;
-            st.stats[f].addValue(v);
-            st.dirty[f] = 1;
-            const long b = row / Tb, key = b * D + f;
-            if (wmax[key] == 0) touched.push_back(key);
-            if (v > wmax[key]) {
-                wmax[key] = v;
-                wpos[key] = static_cast<int32_t>(row % Tb);
+        for (long row = 0; row < count * Tb; ++row) {
+            if (!indexed[row]) continue;
+            const long b = row / Tb;
+            for (int64_t i = code.rowStart[row]; i < code.rowStart[row + 1]; ++i) {
+                const long f = code.index[i];
+                const float v = code.value[i];
+                st.stats[f].addValue(v);
+                st.dirty[f] = 1;
+                const long key = b * D + f;
+                if (wmax[key] == 0) touched.push_back(key);
+                if (v > wmax[key]) {
+                    wmax[key] = v;
+                    wpos[key] = static_cast<int32_t>(row % Tb);
+                }
             }
         }
         for (long key : touched) {
@@ -280,7 +286,7 @@ void processWindows(const Transformer& model, const std::vector<IndexWindow>& wi
             op.priority = c.priority;
             op.spanStart = std::max(0L, peak - kSpanBefore);
             const long spanEnd = std::min(len, peak + kSpanAfter);
-            for (long t = op.spanStart; t < spanEnd; ++t) op.activations.push_back(fp[(b * Tb + t) * D + f]);
+            for (long t = op.spanStart; t < spanEnd; ++t) op.activations.push_back(activation(b * Tb + t, f));
             if (taken.top) {
                 op.kind = 0;
                 st.ops.push_back(op);
