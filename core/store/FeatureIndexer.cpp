@@ -387,7 +387,7 @@ IndexResult indexFeatures(const std::string& dbPath, const Transformer& model, c
     const nlohmann::json print = fingerprint(saes, opt, context);
 
     // Read the corpus before creating anything, so a bad corpus leaves no file behind.
-    const bool existed = std::filesystem::exists(dbPath) && std::filesystem::file_size(dbPath) > 0;
+    const bool existed = !FeatureStore::isBlank(dbPath);
     std::vector<IndexWindow> windows;
     bool setupDone = false;
     if (existed) {

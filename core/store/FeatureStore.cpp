@@ -62,6 +62,22 @@ FeatureStore::FeatureStore(const std::string& path, Mode mode) : path_(path) {
 
 FeatureStore::~FeatureStore() { sql::close(db_); }
 
+bool FeatureStore::isBlank(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0) return true;
+    sqlite3* db = sql::open(path, true, false);
+    bool blank = false;
+    try {
+        sql::Stmt app(db, "PRAGMA application_id");
+        sql::Stmt tables(db, "SELECT count(*) FROM sqlite_master");
+        blank = app.step() && app.integer(0) == 0 && tables.step() && tables.integer(0) == 0;
+    } catch (...) {
+        blank = false;  // not SQLite at all: let the real open say so
+    }
+    sql::close(db);
+    return blank;
+}
+
 std::string FeatureStore::meta(const std::string& key) const {
     sql::Stmt s(db_, "SELECT value FROM meta WHERE key = ?");
     s.bind(1, key);
@@ -206,17 +222,6 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
             (s.integer(0) == 0 ? top : samples).push_back(std::move(r));
         }
     }
-    std::set<int> ids;
-    for (const auto& [w, t] : windowTokens) ids.insert(t.begin(), t.end());
-    std::map<int, std::string> pieces;
-    {
-        sql::Stmt s(db_, "SELECT text FROM vocab WHERE id = ?");
-        for (int id : ids) {
-            s.bind(1, id);
-            pieces[id] = s.step() ? s.text(0) : "#" + std::to_string(id);
-            s.reset();
-        }
-    }
     auto toExample = [&](const ExampleRow& r) {
         FeatureExample e;
         e.document = windowPlace[r.c.window].first;
@@ -226,7 +231,7 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
             const size_t p = static_cast<size_t>(r.spanStart) + i;
             const int id = p < toks.size() ? toks[p] : -1;
             e.tokens.push_back(id);
-            e.pieces.push_back(pieces.count(id) ? pieces[id] : "#" + std::to_string(id));
+            e.pieces.push_back(piece(id));
         }
         e.activations = r.activations;
         e.max = r.c.max;
@@ -367,9 +372,16 @@ std::vector<FeatureHit> FeatureStore::searchToken(const std::string& saeId, int 
 }
 
 std::string FeatureStore::piece(int tokenId) const {
-    sql::Stmt s(db_, "SELECT text FROM vocab WHERE id = ?");
-    s.bind(1, tokenId);
-    return s.step() ? s.text(0) : "#" + std::to_string(tokenId);
+    if (vocab_.empty()) {
+        sql::Stmt s(db_, "SELECT id, text FROM vocab ORDER BY id");
+        while (s.step()) {
+            const auto id = static_cast<size_t>(s.integer(0));
+            if (id >= vocab_.size()) vocab_.resize(id + 1);
+            vocab_[id] = s.text(1);
+        }
+    }
+    if (tokenId >= 0 && static_cast<size_t>(tokenId) < vocab_.size()) return vocab_[tokenId];
+    return "#" + std::to_string(tokenId);
 }
 
 int FeatureStore::tokenIdFor(const std::string& text) const {

@@ -26,6 +26,10 @@ public:
     FeatureStore(const FeatureStore&) = delete;
     FeatureStore& operator=(const FeatureStore&) = delete;
 
+    // True when `path` holds no store yet: missing, empty, or a SQLite file with no table and no
+    // application id (what a process killed while creating the store leaves behind).
+    static bool isBlank(const std::string& path);
+
     const std::string& path() const { return path_; }
     sqlite3* db() const { return db_; }  // for the indexer and tests; views use the functions below
 
@@ -67,6 +71,7 @@ public:
 private:
     std::string path_;
     sqlite3* db_ = nullptr;
+    mutable std::vector<std::string> vocab_;  // token texts, read once on first use
 };
 
 }  // namespace cs
