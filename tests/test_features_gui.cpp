@@ -12,6 +12,7 @@
 #include "runtime/DemoBundle.h"
 #include "sae/SaeLoader.h"
 #include "store/FeatureIndexer.h"
+#include "store/FeatureSearch.h"
 #include "store/FeatureStore.h"
 #include "store/StoreJson.h"
 #include "tokenize/Tokenizer.h"
@@ -27,6 +28,7 @@
 #include "ui/views/TokenStreamView.h"
 
 #include <QComboBox>
+#include <set>
 #include <QFile>
 #include <QImage>
 #include <QLabel>
@@ -209,6 +211,63 @@ private Q_SLOTS:
         for (int i = 0; i < browser->proxy()->rowCount(); ++i)
             found |= browser->proxy()->index(i, 0).data(FeatureTableModel::FeatureIndexRole).toLongLong() == feature_;
         QVERIFY(found);
+    }
+
+    // The two searches that run the model (by text, by contrast) run on the session's model
+    // thread and list what the core search functions find on their own.
+    void liveSearchesListWhatTheCoreFinds() {
+        Fixture f;
+        FeatureBrowser* browser = f.window.featureBrowser();
+        const QString sae = "res-L1";
+        browser->saePicker()->setCurrentIndex(browser->saePicker()->findText(sae));
+        QCOMPARE(browser->currentSae(), sae);
+        const std::string dir = demoModelDir().toStdString();
+        auto model = cs::loadModel(dir);
+        auto tok = cs::loadTokenizer(dir);
+        const std::vector<cs::LiveSae> saes{{sae.toStdString(), cs::loadSae(dir + "/../saes/res-L1")}};
+        auto shown = [&] {
+            std::set<long> ids;
+            long best = -1;
+            double bestScore = -1e30;
+            for (int i = 0; i < browser->proxy()->rowCount(); ++i) {
+                const long id = browser->proxy()->index(i, 0).data(FeatureTableModel::FeatureIndexRole).toLongLong();
+                const double score = browser->proxy()->index(i, FeatureTableModel::ScoreColumn).data(FeatureTableModel::SortRole).toDouble();
+                ids.insert(id);
+                if (score > bestScore) bestScore = score, best = id;
+            }
+            return std::make_pair(ids, best);
+        };
+        auto expectSame = [&](const std::vector<cs::FeatureHit>& want) {
+            QVERIFY(!want.empty());
+            const auto [ids, best] = shown();
+            std::set<long> wantIds;
+            for (const auto& h : want) wantIds.insert(h.index);
+            QCOMPARE(ids, wantIds);
+            QCOMPARE(best, want.front().index);
+        };
+
+        const std::string text = "Once upon a time there was a little girl named Lily";
+        browser->modePicker()->setCurrentIndex(browser->modePicker()->findData(static_cast<int>(FeatureBrowser::Mode::Text)));
+        browser->queryEdit()->setText(QString::fromStdString(text));
+        QSignalSpy done(browser, &FeatureBrowser::searchFinished);
+        browser->search();
+        QVERIFY(done.wait(60000));
+        QVERIFY(browser->model()->showingHits());
+        expectSame(cs::searchPassage(*model, *tok, saes, text, 200, nullptr));
+
+        const QString a = out_ + "/girls.txt", b = out_ + "/dogs.txt";
+        QFile fa(a), fb(b);
+        QVERIFY(fa.open(QIODevice::WriteOnly) && fb.open(QIODevice::WriteOnly));
+        fa.write("The little girl smiled.\nA girl named Sue sang.\n");
+        fb.write("The big dog barked.\nA dog ran in the park.\n");
+        fa.close();
+        fb.close();
+        browser->modePicker()->setCurrentIndex(browser->modePicker()->findData(static_cast<int>(FeatureBrowser::Mode::Contrast)));
+        browser->setContrastFiles(a, b);
+        browser->search();
+        QVERIFY(done.wait(60000));
+        expectSame(cs::searchContrast(*model, *tok, saes, cs::readPromptFile(a.toStdString()),
+                                      cs::readPromptFile(b.toStdString()), 200, nullptr));
     }
 
     void dashboardWithoutAStoreSaysWhatIsMissing() {
