@@ -18,7 +18,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <map>
 
 namespace cs {
 
