@@ -37,6 +37,7 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QStackedWidget>
 #include <QTabWidget>
 #include <QTimer>
 #include <QToolBar>
@@ -136,7 +137,20 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     dashboards_->setDocumentMode(true);
     browser_ = new FeatureBrowser(session_);
     featuresDock_ = dock(tr("Features"), "featuresDock", features_);
-    dashboardsDock_ = dock(tr("Dashboards"), "dashboardsDock", dashboards_);
+    // An empty tab widget is a blank grey box; until a dashboard opens, say how to open one.
+    auto* dashboardStack = new QStackedWidget;
+    auto* dashboardHint = new QLabel(tr("Double-click a feature in the Features dock or the feature browser "
+                                        "(or select it and press Enter) to open its dashboard here."));
+    dashboardHint->setObjectName("dashboardHint");
+    dashboardHint->setWordWrap(true);
+    dashboardHint->setAlignment(Qt::AlignCenter);
+    dashboardHint->setMargin(24);
+    dashboardHint->setEnabled(false);  // drawn in the muted text colour
+    dashboardStack->addWidget(dashboardHint);
+    dashboardStack->addWidget(dashboards_);
+    connect(dashboards_, &QTabWidget::currentChanged, dashboardStack,
+            [this, dashboardStack](int) { dashboardStack->setCurrentIndex(dashboards_->count() > 0 ? 1 : 0); });
+    dashboardsDock_ = dock(tr("Dashboards"), "dashboardsDock", dashboardStack);
     browserDock_ = dock(tr("Feature browser"), "featureBrowserDock", browser_);
     setDockNestingEnabled(true);
     // All in one dock area (there is no central widget): the token strip above, the two heatmaps
