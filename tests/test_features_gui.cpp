@@ -16,6 +16,7 @@
 #include "store/FeatureStore.h"
 #include "store/StoreJson.h"
 #include "tokenize/Tokenizer.h"
+#include "ui/IndexJob.h"
 #include "ui/MainWindow.h"
 #include "ui/SessionController.h"
 #include "ui/figures/FigureExport.h"
@@ -268,6 +269,61 @@ private Q_SLOTS:
         QVERIFY(done.wait(60000));
         expectSame(cs::searchContrast(*model, *tok, saes, cs::readPromptFile(a.toStdString()),
                                       cs::readPromptFile(b.toStdString()), 200, nullptr));
+    }
+
+    // What File > Index a Corpus runs: a background job with progress, cancel after the batch in
+    // flight, and a second start that resumes and completes the store.
+    void indexJobReportsProgressCancelsAndResumes() {
+        const QString corpus = out_ + "/corpus.jsonl";
+        {
+            QFile f(corpus);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            uint64_t x = 12345;
+            for (int d = 0; d < 1100; ++d) {
+                QByteArray line = "{\"tokens\": [";
+                for (int t = 0; t < 40; ++t) {
+                    x = x * 6364136223846793005ull + 1442695040888963407ull;
+                    line += (t ? "," : "") + QByteArray::number(static_cast<qulonglong>(3 + (x >> 33) % 2045));
+                }
+                f.write(line + "]}\n");
+            }
+        }
+        IndexRequest req;
+        req.dbPath = out_ + "/job.db";
+        req.modelDir = "demo";
+        req.saeIds = {"res-L0"};
+        req.saePaths = {QString::fromStdString(cs::demoBundleDir() + "/saes/res-L0")};
+        req.corpusPath = corpus;
+        req.maxTokens = 44000;  // 1100 windows of 40: five batches of 256
+
+        IndexJob job;
+        QSignalSpy finished(&job, &IndexJob::finished);
+        connect(&job, &IndexJob::progress, &job, [&job](const QString& phase, qint64 done, qint64) {
+            if (phase == "indexing" && done > 0) job.cancel();
+        });
+        QVERIFY(job.start(req));
+        QVERIFY(!job.start(req));  // one at a time
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.last().at(1).toString(), QString());  // no error
+        QVERIFY(finished.last().at(2).toBool());                // cancelled
+        long partial = 0;
+        {
+            cs::FeatureStore store(req.dbPath.toStdString());
+            QVERIFY(!store.isComplete());
+            partial = store.sae("res-L0").tokens;
+            QVERIFY(partial > 0 && partial < 44000);
+        }
+
+        IndexJob again;
+        QSignalSpy done(&again, &IndexJob::finished);
+        QVERIFY(again.start(req));
+        QVERIFY(done.wait(120000));
+        QCOMPARE(done.last().at(1).toString(), QString());
+        QVERIFY(!done.last().at(2).toBool());
+        QVERIFY(done.last().at(3).toBool());  // resumed
+        cs::FeatureStore store(req.dbPath.toStdString());
+        QVERIFY(store.isComplete());
+        QCOMPARE(store.sae("res-L0").tokens, 44000L);  // no BOS among the ids, so every token counts
     }
 
     void dashboardWithoutAStoreSaysWhatIsMissing() {
