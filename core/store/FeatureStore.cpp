@@ -111,16 +111,14 @@ std::vector<StoredSae> FeatureStore::saes() const {
 StoredSae FeatureStore::sae(const std::string& id) const {
     const auto all = saes();
     if (all.empty()) failIn(path_, "the feature store holds no SAE yet (indexing has not committed its first batch)");
+    std::string ids;
+    for (const auto& e : all) ids += (ids.empty() ? "" : ", ") + e.id;
     if (id.empty()) {
         if (all.size() == 1) return all[0];
-        std::string ids;
-        for (const auto& e : all) ids += (ids.empty() ? "" : ", ") + e.id;
         failIn(path_, "the store holds several SAEs; choose one with --sae ID (" + ids + ")");
     }
     for (const auto& e : all)
         if (e.id == id) return e;
-    std::string ids;
-    for (const auto& e : all) ids += (ids.empty() ? "" : ", ") + e.id;
     failIn(path_, "no SAE '" + id + "' in the store (it has: " + ids + ")");
 }
 
