@@ -68,15 +68,13 @@ SaeFeatureTrack featureTrack(const AnalysisSae& s, const at::Tensor& activation)
     track.layer = layerOfHook(c.hookName);
     track.dSae = c.dSae;
     at::Tensor x = activation[0];
-    x = x.reshape({x.size(0), -1});                                   // [T, d_in]
-    at::Tensor f = s.sae->encode(x).contiguous();                     // [T, d_sae]
-    const long T = f.size(0), D = f.size(1);
-    const float* p = f.data_ptr<float>();
+    x = x.reshape({x.size(0), -1});  // [T, d_in]
+    const Sae::SparseCode code = s.sae->encodeSparse(x);
+    const long T = x.size(0);
     track.byPosition.resize(T);
     for (long t = 0; t < T; ++t) {
         auto& row = track.byPosition[t];
-        for (long j = 0; j < D; ++j)
-            if (p[t * D + j] > 0) row.emplace_back(static_cast<int>(j), p[t * D + j]);
+        for (int64_t i = code.rowStart[t]; i < code.rowStart[t + 1]; ++i) row.emplace_back(code.index[i], code.value[i]);
         std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) {
             return a.second != b.second ? a.second > b.second : a.first < b.first;
         });

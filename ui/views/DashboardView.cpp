@@ -461,6 +461,17 @@ int DashboardView::layoutFigure(int w, QCPPainter* p) {
         }
         y += r.height() + 4;
     };
+    // An example list painted at the current y; returns its height.
+    auto examples = [&](ExampleList* list) {
+        const int h = list->heightAt(inner);
+        if (p) {
+            p->save();
+            p->translate(kFigureMargin, y);
+            list->paintAt(*p, inner, c);
+            p->restore();
+        }
+        return h;
+    };
     QString hook;
     for (const AnalysisSae& s : session_->saes())
         if (QString::fromStdString(s.id) == saeId_) hook = QString::fromStdString(s.sae->config().hookName);
@@ -478,14 +489,7 @@ int DashboardView::layoutFigure(int w, QCPPainter* p) {
         if (!detail_.notes.empty()) text(tr("Notes: %1").arg(QString::fromStdString(detail_.notes)), normal, c.text);
         y += 4;
         text(tr("Top activations"), bold, c.text);
-        const int th = top_->heightAt(inner);
-        if (p) {
-            p->save();
-            p->translate(kFigureMargin, y);
-            top_->paintAt(*p, inner, c);
-            p->restore();
-        }
-        y += th + 6;
+        y += examples(top_) + 6;
     }
     // Charts side by side (the logit bars alone without a store).
     const int chartH = std::max(kChartHeight, logits_->minimumHeight());
@@ -514,14 +518,7 @@ int DashboardView::layoutFigure(int w, QCPPainter* p) {
         if (!intervals_->items().empty()) {
             y += 4;
             text(tr("Examples by activation interval"), bold, c.text);
-            const int ih = intervals_->heightAt(inner);
-            if (p) {
-                p->save();
-                p->translate(kFigureMargin, y);
-                intervals_->paintAt(*p, inner, c);
-                p->restore();
-            }
-            y += ih;
+            y += examples(intervals_);
         }
     }
     return y + kFigureMargin;
