@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     cs::cli::addFeatureCommand(app, run);
     cs::cli::addSearchCommand(app, run);
     cs::cli::addLabelCommand(app, run);
+    cs::cli::addSteerCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 #pragma once
 // Shared pieces of the headless subcommands: model/tokenizer loading, prompt-to-ids, JSON output.
+#include "model/Generation.h"
 #include "model/Transformer.h"
 #include "tokenize/Tokenizer.h"
 
@@ -20,6 +21,16 @@ struct PromptArgs {
     CLI::Option* promptOpt = nullptr;
     std::string bos = "auto";  // auto | yes | no
     void addTo(CLI::App& cmd);
+};
+
+// --max-new, --greedy | --temperature --top-p --top-k --seed, shared by steer and export.
+struct SamplingArgs {
+    SamplingOptions s;
+    bool greedy = false;
+    CLI::Option* greedyFlag = nullptr;
+    CLI::Option* temperatureOpt = nullptr;
+    void addTo(CLI::App& cmd);
+    SamplingOptions options() const;
 };
 
 struct LoadedModel {
@@ -52,6 +63,7 @@ void addSaesCommand(CLI::App& app, CommandRunner& run);
 void addFeatureCommand(CLI::App& app, CommandRunner& run);
 void addSearchCommand(CLI::App& app, CommandRunner& run);
 void addLabelCommand(CLI::App& app, CommandRunner& run);
+void addSteerCommand(CLI::App& app, CommandRunner& run);
 // Set by SIGINT once a long command has asked for it (the command then saves and stops).
 std::atomic<bool>& interruptFlag();
 

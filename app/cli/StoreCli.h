@@ -18,3 +18,13 @@ std::vector<IndexSae> loadIndexSaes(const std::string& model, const std::vector<
                                     const char* command);
 
 }  // namespace cs::cli
+
+#include "steer/Steering.h"
+namespace cs::cli {
+// The SAEs a steering command names (the demo's when the model is "demo" and none is given), with
+// the ids `features --json` prints.
+std::vector<SteeringSae> loadSteeringSaes(const std::string& model, std::vector<std::string> paths);
+// --steer specs, --when and --preset as one plan (--when makes every row conditional).
+SteeringPlan steeringPlanFromArgs(const std::vector<std::string>& specs, const std::string& when,
+                                  const std::string& preset);
+}  // namespace cs::cli

@@ -6,6 +6,8 @@
 #include <zip.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <sys/stat.h>
 
 namespace cs {
@@ -111,6 +113,32 @@ at::ScalarType scalarTypeFor(const std::string& descr, const std::string& where)
 
 }  // namespace
 
+at::Tensor parseNpy(const std::string& bytes, const std::string& where) {
+    const NpyHeader h = parseHeader(bytes, where);
+    if (h.fortranOrder)
+        throw Error(where + ": stored in Fortran (column-major) order, which is not supported; "
+                    "save it with numpy.ascontiguousarray");
+    const at::ScalarType type = scalarTypeFor(h.descr, where);
+    int64_t numel = 1;
+    for (int64_t d : h.shape) numel *= d;
+    const size_t need = static_cast<size_t>(numel) * at::elementSize(type);
+    const size_t have = bytes.size() - h.dataStart;
+    if (have != need)
+        throw Error(where + ": " + (have < need ? "truncated data" : "data size mismatch") + ": shape " +
+                    shapeToString(std::vector<long>(h.shape.begin(), h.shape.end())) + " of '" + h.descr +
+                    "' needs " + std::to_string(need) + " bytes, found " + std::to_string(have));
+    at::Tensor t = at::empty(h.shape, at::TensorOptions().dtype(type));
+    if (need) std::memcpy(t.data_ptr(), bytes.data() + h.dataStart, need);
+    return t.to(at::kFloat);
+}
+
+at::Tensor loadNpy(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) failIn(path, "cannot open the file");
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parseNpy(bytes, path);
+}
+
 std::shared_ptr<NpzFile> NpzFile::open(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) failIn(path, "cannot open (missing file?)");
@@ -167,22 +195,7 @@ at::Tensor NpzFile::load(const std::string& name) const {
         throw Error(where + ": cannot read its bytes (corrupt or truncated archive)" +
                     (readError.empty() ? "" : ": " + readError));
 
-    const NpyHeader h = parseHeader(bytes, where);
-    if (h.fortranOrder)
-        throw Error(where + ": stored in Fortran (column-major) order, which is not supported; "
-                    "save it with numpy.ascontiguousarray");
-    const at::ScalarType type = scalarTypeFor(h.descr, where);
-    int64_t numel = 1;
-    for (int64_t d : h.shape) numel *= d;
-    const size_t need = static_cast<size_t>(numel) * at::elementSize(type);
-    const size_t have = bytes.size() - h.dataStart;
-    if (have != need)
-        throw Error(where + ": " + (have < need ? "truncated data" : "data size mismatch") + ": shape " +
-                    shapeToString(std::vector<long>(h.shape.begin(), h.shape.end())) + " of '" + h.descr +
-                    "' needs " + std::to_string(need) + " bytes, found " + std::to_string(have));
-    at::Tensor t = at::empty(h.shape, at::TensorOptions().dtype(type));
-    if (need) std::memcpy(t.data_ptr(), bytes.data() + h.dataStart, need);
-    return t.to(at::kFloat);
+    return parseNpy(bytes, where);
 }
 
 }  // namespace cs

@@ -14,6 +14,11 @@
 
 namespace cs {
 
+// One .npy array (the bytes of a whole .npy file) as a float32 tensor; `where` names it in errors.
+at::Tensor parseNpy(const std::string& bytes, const std::string& where);
+// A .npy file on disk (numpy.save), as a float32 tensor. Errors name the path.
+at::Tensor loadNpy(const std::string& path);
+
 class NpzFile {
 public:
     // Throws cs::Error naming the file when it is missing or not a zip archive.

@@ -61,7 +61,7 @@ long chooseToken(const at::Tensor& logitsRow, const SamplingOptions& s, uint64_t
 
 std::vector<long> generate(const Transformer& model, const std::vector<long>& prompt,
                            const SamplingOptions& s, const Hooks* hooks,
-                           const std::function<bool(long)>& onToken) {
+                           const std::function<bool(long)>& onToken, const BeforeForward& beforeForward) {
     c10::InferenceMode guard;
     const ModelConfig& cfg = model.config();
     if (prompt.empty()) throw Error("empty prompt: nothing to continue");
@@ -81,6 +81,7 @@ std::vector<long> generate(const Transformer& model, const std::vector<long>& pr
     }
     at::Tensor input = at::tensor(seq, at::kLong).unsqueeze(0);
     for (long step = 0; step < budget; ++step) {
+        if (beforeForward) beforeForward(input, s.useKvCache ? kv.length : 0);
         at::Tensor logits = model.forward(input, opts);
         long next = chooseToken(logits[0][logits.size(1) - 1], s, rng);
         out.push_back(next);

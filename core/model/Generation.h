@@ -24,9 +24,13 @@ struct SamplingOptions {
 long chooseToken(const at::Tensor& logitsRow, const SamplingOptions& s, uint64_t& rngState);
 
 // Generates up to maxNewTokens after `prompt` (stops early at EOS or the context end).
-// `onToken` is called with each new token; returning false stops (cancel).
+// `onToken` is called with each new token; returning false stops (cancel). `beforeForward`, when
+// given, sees each forward's input tokens [1, pos] and the absolute position of their first one
+// just before the model runs them (conditional steering runs a side pass on the same tokens).
+using BeforeForward = std::function<void(const at::Tensor& tokens, long positionOffset)>;
 std::vector<long> generate(const Transformer& model, const std::vector<long>& prompt,
                            const SamplingOptions& s, const Hooks* hooks = nullptr,
-                           const std::function<bool(long)>& onToken = {});
+                           const std::function<bool(long)>& onToken = {},
+                           const BeforeForward& beforeForward = {});
 
 }  // namespace cs

@@ -267,7 +267,10 @@ at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) c
     }
     for (int l = 0; l < cfg_.nLayers; ++l) {
         x = block(l, x, o, offset);
-        if (o.lastLayer == l && !o.kv) return at::Tensor();
+        if (o.lastLayer == l) {
+            if (o.kv) o.kv->length = offset + T;  // only layers 0..lastLayer of the cache are filled
+            return at::Tensor();
+        }
     }
     x = norm(x, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, o, offset);
     if (o.lastPositionOnly && T > 1) x = x.narrow(1, T - 1, 1);

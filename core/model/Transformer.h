@@ -46,7 +46,8 @@ struct RunOptions {
     // The LM head is the largest matmul of a small model, so this saves most of a prompt pass.
     bool lastPositionOnly = false;
     // Run blocks 0..lastLayer only and return an undefined tensor (no logits): collecting
-    // activations at an early hook need not pay for the rest of the model.
+    // activations at an early hook need not pay for the rest of the model. With a KV cache only
+    // layers 0..lastLayer are filled, so every later call on that cache must stop there too.
     int lastLayer = -1;
 };
 
