@@ -3,6 +3,7 @@
 #include "model/HookPoints.h"
 #include "model/Transformer.h"
 #include "sae/Sae.h"
+#include "steer/Steering.h"
 #include "tokenize/Tokenizer.h"
 #include "util/Error.h"
 
@@ -114,6 +115,12 @@ void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, 
     o.hooks = &hooks;
     o.cache = &cache;
     at::Tensor input = at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
+    if (opt.steering) {
+        // Hooks::fire stores an activation after its functions ran: the views read it as steered.
+        opt.steering->setPromptLength(promptLength);
+        opt.steering->install(hooks);
+        opt.steering->beforeForward(input, 0);
+    }
     at::Tensor logits = model.forward(input, o)[0];  // [T, V]
     a.modelSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
 

@@ -13,6 +13,7 @@ namespace cs {
 class Transformer;
 class Tokenizer;
 class Sae;
+class Steering;
 
 struct TokenProbability {
     int id = 0;
@@ -29,6 +30,10 @@ struct AnalysisSae {
 struct AnalysisOptions {
     int topK = 10;  // predictions kept per position (and per layer for the lens)
     std::vector<AnalysisSae> saes;  // read at their input hooks during the one forward pass
+    // Analyse the sequence as a steered run saw it: the steering's hooks are installed on the one
+    // forward pass (features, attention and the lens all read the steered activations). Not owned;
+    // used on the calling thread only.
+    Steering* steering = nullptr;
 };
 
 // One SAE's features over the whole sequence, sparse: a click on a token and a sparkline over the

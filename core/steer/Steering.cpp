@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <map>
 
 namespace cs {
@@ -20,6 +21,36 @@ int lastBlockFor(const std::string& hook) {
     return 0;
 }
 
+// Architectures whose feature j depends on column j of the encoder alone (all but TopK).
+bool separable(const Sae& sae) { return sae.config().architecture != SaeArch::TopK; }
+
+// The same SAE restricted to `features` (separable architectures): encoding through it gives
+// exactly those features' activations, while a full encode of one decoding step's row would pay
+// for packing the whole encoder, which on a small model costs more than the steered step itself.
+std::shared_ptr<const Sae> subSae(const Sae& sae, const std::vector<long>& features) {
+    const at::Tensor idx = at::tensor(features, at::kLong);
+    const SaeWeights& w = sae.weights();
+    auto cols = [&](const at::Tensor& t) { return t.defined() ? t.index_select(1, idx) : t; };
+    auto rows = [&](const at::Tensor& t) { return t.defined() ? t.index_select(0, idx) : t; };
+    SaeWeights sub = w;
+    sub.W_enc = cols(w.W_enc);
+    sub.W_dec = rows(w.W_dec);
+    sub.b_enc = rows(w.b_enc);
+    sub.threshold = rows(w.threshold);
+    sub.b_gate = rows(w.b_gate);
+    sub.b_mag = rows(w.b_mag);
+    sub.r_mag = rows(w.r_mag);
+    SaeConfig cfg = sae.config();
+    cfg.dSae = static_cast<long>(features.size());
+    // The skip term is not part of encoding; without it a skip transcoder encodes as a transcoder
+    // does, and no copy of its [d_in, d_out] matrix is made per setting.
+    if (cfg.architecture == SaeArch::SkipTranscoder) {
+        cfg.architecture = SaeArch::Transcoder;
+        sub.W_skip = at::Tensor();
+    }
+    return std::make_shared<const Sae>(cfg, sub);
+}
+
 std::string rowName(const SteeringRule& r, size_t i) {
     if (r.isVector()) return "steering row " + std::to_string(i + 1) + " (vector '" + r.vectorName + "')";
     return "steering row " + std::to_string(i + 1) + " ('" + toSpecString(r) + "')";
@@ -31,6 +62,49 @@ at::Tensor featureActivation(const Sae& sae, const at::Tensor& x, long feature) 
     return sae.encode(x).select(-1, feature);
 }
 
+// The activations of a few features of one SAE, [..., n] for x [..., d_in], column j = features[j].
+struct FeatureReader {
+    std::shared_ptr<const Sae> sae;
+    std::shared_ptr<const Sae> sub;  // separable architectures
+    std::vector<long> features;
+    at::Tensor encT;  // TopK: W_enc^T [d_sae, d_in] (a view) and the bias with b_dec folded in
+    at::Tensor bias;
+
+    FeatureReader() = default;
+    FeatureReader(std::shared_ptr<const Sae> s, std::vector<long> f) : sae(std::move(s)), features(std::move(f)) {
+        if (separable(*sae)) {
+            sub = subSae(*sae, features);
+            return;
+        }
+        const SaeWeights& w = sae->weights();
+        encT = w.W_enc.t();
+        bias = sae->config().applyBDecToInput ? w.b_enc - at::matmul(w.b_dec, w.W_enc) : w.b_enc;
+    }
+
+    at::Tensor read(const at::Tensor& x) const {
+        if (sub) return sub->encode(x);
+        // TopK needs every pre-activation to know which k win. One row (a decoding step) goes
+        // through a matrix-vector product, which reads the encoder once instead of packing it.
+        at::Tensor x2 = x.reshape({-1, x.size(-1)}).to(at::kFloat);
+        const long rows = x2.size(0), k = sae->config().k, n = static_cast<long>(features.size());
+        at::Tensor pre = rows == 1 ? at::addmv(bias, encT, x2[0]).unsqueeze(0) : at::addmm(bias, x2, encT.t());
+        auto top = pre.topk(k, -1);
+        const at::Tensor values = std::get<0>(top).contiguous(), index = std::get<1>(top).contiguous();
+        // A feature's activation is relu(pre) where it is among the k winners, else 0.
+        at::Tensor out = at::zeros({rows, n}, at::kFloat);
+        float* o = out.data_ptr<float>();
+        const float* v = values.data_ptr<float>();
+        const int64_t* ix = index.data_ptr<int64_t>();
+        for (long r = 0; r < rows; ++r)
+            for (long j = 0; j < k; ++j)
+                for (long c = 0; c < n; ++c)
+                    if (ix[r * k + j] == features[static_cast<size_t>(c)]) o[r * n + c] = std::max(v[r * k + j], 0.f);
+        std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+        shape.push_back(n);
+        return out.view(shape);
+    }
+};
+
 // One row as the hook function applies it.
 struct RowPlan {
     SteerMode mode = SteerMode::Add;
@@ -39,6 +113,7 @@ struct RowPlan {
     bool conditional = false;
     int sae = -1;        // feature rows: index into saes_
     long feature = -1;
+    int code = -1;       // clamp and ablate feature rows: its column in the SAE's reader output
     at::Tensor dir;      // [d] float32
     double dirNorm2 = 1; // vector rows: <d, d>
 };
@@ -46,25 +121,47 @@ struct RowPlan {
 struct HookPlan {
     std::string hook;
     std::vector<RowPlan> rows;
-    at::Tensor dirs;  // [rows, d]
+    at::Tensor dirs;    // [rows, d]
+    at::Tensor values;  // [rows] float
+    // Every row adds: a step where all rows apply adds this one vector, sum of value * d.
+    bool allAdd = true;
+    at::Tensor addSum;
 };
 
 struct Steering::State {
     long promptLength = 0;
     std::vector<HookPlan> hooks;
     std::vector<SteeringSae> saes;
+    // Per SAE index with clamp or ablate rows: reads just the features those rows steer.
+    std::map<int, FeatureReader> readers;
     // Transcoder rows read their activation at the input hook; the output hook, later in the same
-    // forward, finds it here: per SAE index, encode(x) at the input hook [B, P, d_sae].
+    // forward, finds it here: per SAE index, the reader's output at the input hook [B, P, n].
     std::map<int, at::Tensor> transcoderCodes;
-    // The condition: evaluated on a side pass of the unsteered model.
+    // The condition: evaluated on a side pass of the unsteered model, or in the steered pass itself
+    // when that is still the unsteered model at the condition's hook (condInMain).
     bool hasCondition = false;
     int condSae = -1;
     long condFeature = -1;
     double condThreshold = 0;
     int condLayer = -1;
+    FeatureReader condReader;
+    std::string condHook;
+    // No row writes upstream of the condition's hook: the steered pass itself sees the unsteered
+    // activation there, so the condition is read in it and no side pass runs.
+    bool condInMain = false;
     std::vector<float> condActs;
     KvCache sideKv;
     Hooks sideHooks;
+
+    // The condition feature's unsteered activation at this call's positions, into condActs.
+    void recordCondition(const at::Tensor& x, const HookContext& ctx) {
+        if (x.size(0) != 1) throw Error("conditional steering runs one sequence at a time");
+        at::Tensor a = condReader.read(x.reshape({1, x.size(1), -1}))[0].select(-1, 0).to(at::kFloat).contiguous();
+        const long P = a.size(0);
+        condActs.resize(static_cast<size_t>(ctx.positionOffset + P));
+        const float* p = a.data_ptr<float>();
+        for (long i = 0; i < P; ++i) condActs[static_cast<size_t>(ctx.positionOffset + i)] = p[i];
+    }
 };
 
 Steering::Steering(const Transformer& model, std::vector<SteeringSae> saes, SteeringPlan plan)
@@ -135,10 +232,27 @@ Steering::Steering(const Transformer& model, std::vector<SteeringSae> saes, Stee
         }
         st.hooks[it->second].rows.push_back(row);
     }
+    std::map<int, std::vector<long>> readFeatures;
+    for (HookPlan& h : st.hooks)
+        for (RowPlan& r : h.rows) {
+            if (r.sae < 0 || r.mode == SteerMode::Add) continue;
+            std::vector<long>& f = readFeatures[r.sae];
+            auto at = std::find(f.begin(), f.end(), r.feature);
+            r.code = static_cast<int>(at - f.begin());
+            if (at == f.end()) f.push_back(r.feature);
+        }
+    for (auto& [si, features] : readFeatures) st.readers.emplace(si, FeatureReader(saes_[si].sae, features));
     for (HookPlan& h : st.hooks) {
         std::vector<at::Tensor> d;
-        for (const RowPlan& r : h.rows) d.push_back(r.dir);
+        std::vector<float> values;
+        for (const RowPlan& r : h.rows) {
+            d.push_back(r.dir);
+            values.push_back(static_cast<float>(r.value));
+            h.allAdd = h.allAdd && r.mode == SteerMode::Add;
+        }
         h.dirs = at::stack(d);
+        h.values = at::tensor(values, at::kFloat);
+        h.addSum = at::matmul(h.values, h.dirs);
     }
     if (plan_.condition) {
         const SteeringCondition& c = *plan_.condition;
@@ -154,16 +268,17 @@ Steering::Steering(const Transformer& model, std::vector<SteeringSae> saes, Stee
         st.condFeature = c.feature;
         st.condThreshold = c.threshold;
         st.condLayer = lastBlockFor(sae.config().hookName);
-        auto sae_ = saes_[st.condSae].sae;
-        State* s = &st;
-        st.sideHooks.add(sae.config().hookName, [s, sae_](at::Tensor& x, const HookContext& ctx) {
-            if (x.size(0) != 1) throw Error("conditional steering runs one sequence at a time");
-            at::Tensor a = featureActivation(*sae_, x, s->condFeature)[0].to(at::kFloat).contiguous();
-            const long P = a.size(0);
-            s->condActs.resize(static_cast<size_t>(ctx.positionOffset + P));
-            const float* p = a.data_ptr<float>();
-            for (long i = 0; i < P; ++i) s->condActs[static_cast<size_t>(ctx.positionOffset + i)] = p[i];
-        });
+        st.condHook = sae.config().hookName;
+        st.condReader = FeatureReader(saes_[st.condSae].sae, {c.feature});
+        // Hooks fire in the order hookPoints() lists them; the reader goes first at its own hook.
+        std::map<std::string, size_t> order;
+        for (const HookPointInfo& p : model_.hookPoints()) order.emplace(p.name, order.size());
+        st.condInMain = true;
+        for (const HookPlan& h : st.hooks) st.condInMain = st.condInMain && order.at(h.hook) >= order.at(st.condHook);
+        if (!st.condInMain) {
+            State* s = &st;
+            st.sideHooks.add(st.condHook, [s](at::Tensor& x, const HookContext& ctx) { s->recordCondition(x, ctx); });
+        }
     }
 }
 
@@ -175,7 +290,7 @@ const std::vector<float>& Steering::conditionActivations() const { return state_
 
 void Steering::beforeForward(const at::Tensor& tokens, long offset) {
     State& st = *state_;
-    if (!st.hasCondition) return;
+    if (!st.hasCondition || st.condInMain) return;
     c10::InferenceMode guard;
     if (offset == 0) {
         st.sideKv = model_.makeKvCache(1, model_.config().nCtx);
@@ -198,6 +313,8 @@ BeforeForward Steering::beforeForwardFn() {
 
 void Steering::install(Hooks& hooks) const {
     std::shared_ptr<State> st = state_;
+    if (st->hasCondition && st->condInMain)
+        hooks.add(st->condHook, [st](at::Tensor& x, const HookContext& ctx) { st->recordCondition(x, ctx); });
     // Transcoder inputs first: the input hook fires before the output hook in the same block.
     std::map<int, bool> transcoderInputs;
     for (const HookPlan& h : st->hooks)
@@ -208,7 +325,7 @@ void Steering::install(Hooks& hooks) const {
         (void)unused;
         const int si = saeIndex;
         hooks.add(st->saes[si].sae->config().hookName, [st, si](at::Tensor& x, const HookContext&) {
-            st->transcoderCodes[si] = st->saes[si].sae->encode(x.reshape({x.size(0), x.size(1), -1}));
+            st->transcoderCodes[si] = st->readers.at(si).read(x.reshape({x.size(0), x.size(1), -1}));
         });
     }
     for (size_t hi = 0; hi < st->hooks.size(); ++hi) {
@@ -217,9 +334,8 @@ void Steering::install(Hooks& hooks) const {
             const long B = x.size(0), P = x.size(1), R = static_cast<long>(h.rows.size());
             at::Tensor flat = x.reshape({B, P, -1});
             // Which rows apply at which of this call's positions.
-            at::Tensor mask = at::zeros({P, R}, at::kFloat);
-            float* m = mask.data_ptr<float>();
-            bool any = false;
+            std::vector<float> m(static_cast<size_t>(P * R), 0.f);
+            bool any = false, all = true;
             for (long p = 0; p < P; ++p) {
                 const long pos = ctx.positionOffset + p;
                 bool cond = true;
@@ -232,42 +348,64 @@ void Steering::install(Hooks& hooks) const {
                 for (long r = 0; r < R; ++r) {
                     const RowPlan& row = h.rows[static_cast<size_t>(r)];
                     const bool on = row.positions.contains(pos, st->promptLength) && (!row.conditional || cond);
-                    m[p * R + r] = on ? 1.f : 0.f;
+                    m[static_cast<size_t>(p * R + r)] = on ? 1.f : 0.f;
                     any = any || on;
+                    all = all && on;
                 }
             }
             if (!any) return;
-            // coef = value - a (clamp, ablate) or value (add), per batch row and position.
-            std::vector<double> values(static_cast<size_t>(R));
-            for (long r = 0; r < R; ++r) values[static_cast<size_t>(r)] = h.rows[static_cast<size_t>(r)].value;
-            at::Tensor coef = at::tensor(values, at::kDouble).to(at::kFloat).expand({B, P, R}).clone();
-            std::map<int, at::Tensor> codes;  // this call's SAE activations, encoded once per SAE
-            for (long r = 0; r < R; ++r) {
-                const RowPlan& row = h.rows[static_cast<size_t>(r)];
-                if (row.mode == SteerMode::Add) continue;
-                at::Tensor a;
-                if (row.sae < 0) {
-                    a = at::matmul(flat.to(at::kFloat), row.dir) / row.dirNorm2;
-                } else {
-                    auto it = codes.find(row.sae);
-                    if (it == codes.end()) {
-                        const Sae& sae = *st->saes[row.sae].sae;
-                        at::Tensor f;
-                        if (isTranscoder(sae.config().architecture)) {
-                            auto t = st->transcoderCodes.find(row.sae);
-                            if (t == st->transcoderCodes.end())
-                                throw Error("steering: transcoder '" + st->saes[row.sae].id + "' was not read at its input hook");
-                            f = t->second;
-                        } else {
-                            f = sae.encode(flat);
-                        }
-                        it = codes.emplace(row.sae, f.reshape({B, P, -1})).first;
-                    }
-                    a = it->second.select(-1, row.feature);
-                }
-                coef.select(-1, r).sub_(a.to(at::kFloat));
+            if (h.allAdd && all) {
+                x = (flat + h.addSum.to(x.scalar_type())).view(x.sizes());
+                return;
             }
-            coef.mul_(mask.unsqueeze(0));
+            std::map<int, at::Tensor> codes;  // this call's SAE activations, read once per SAE
+            // The features of `sae` that this plan reads, [B, P, n] float32, contiguous.
+            auto codesOf = [&](int sae) -> const at::Tensor& {
+                auto it = codes.find(sae);
+                if (it != codes.end()) return it->second;
+                at::Tensor f;
+                if (isTranscoder(st->saes[sae].sae->config().architecture)) {
+                    auto t = st->transcoderCodes.find(sae);
+                    if (t == st->transcoderCodes.end())
+                        throw Error("steering: transcoder '" + st->saes[sae].id + "' was not read at its input hook");
+                    f = t->second;
+                } else {
+                    f = st->readers.at(sae).read(flat);
+                }
+                return codes.emplace(sae, f.reshape({B, P, -1}).to(at::kFloat).contiguous()).first->second;
+            };
+            at::Tensor coef;
+            if (B * P == 1) {
+                // A decoding step: every coefficient is one number, so no [B, P, R] tensors are built
+                // and a lone row is one scaled add (each tensor operation costs microseconds here).
+                std::vector<float> c(static_cast<size_t>(R), 0.f);
+                for (long r = 0; r < R; ++r) {
+                    const RowPlan& row = h.rows[static_cast<size_t>(r)];
+                    if (m[static_cast<size_t>(r)] == 0.f) continue;
+                    double a = 0;
+                    if (row.mode != SteerMode::Add && row.sae < 0)
+                        a = at::dot(flat.reshape({-1}).to(at::kFloat), row.dir).item<double>() / row.dirNorm2;
+                    else if (row.mode != SteerMode::Add)
+                        a = codesOf(row.sae).data_ptr<float>()[row.code];
+                    c[static_cast<size_t>(r)] = static_cast<float>(row.value - a);
+                }
+                if (R == 1) {
+                    x = at::add(flat, h.rows[0].dir.to(x.scalar_type()), c[0]).view(x.sizes());
+                    return;
+                }
+                coef = at::tensor(c, at::kFloat).view({1, 1, R});
+            } else {
+                // coef = value - a (clamp, ablate) or value (add), per batch row and position.
+                coef = h.values.expand({B, P, R}).clone();
+                for (long r = 0; r < R; ++r) {
+                    const RowPlan& row = h.rows[static_cast<size_t>(r)];
+                    if (row.mode == SteerMode::Add) continue;
+                    const at::Tensor a = row.sae < 0 ? at::matmul(flat.to(at::kFloat), row.dir) / row.dirNorm2
+                                                     : codesOf(row.sae).select(-1, row.code);
+                    coef.select(-1, r).sub_(a);
+                }
+                coef.mul_(at::from_blob(m.data(), {1, P, R}, at::kFloat));
+            }
             at::Tensor delta = at::matmul(coef, h.dirs).to(x.scalar_type());
             x = (flat + delta).view(x.sizes());
         });

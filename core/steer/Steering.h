@@ -14,8 +14,10 @@
 // Vector rows: d = the direction, a = <x, d> / <d, d> (clamp sets the component along d).
 //
 // A condition ("feature A above x") is evaluated before any steering: on a side pass of the
-// unsteered model over the same tokens, up to the condition's layer, with its own KV cache. Rows
-// marked conditional apply only where it holds.
+// unsteered model over the same tokens, up to the condition's layer, with its own KV cache. When
+// every row writes at the condition's hook or after it in forward order (at the same hook the
+// condition is read first), the steered pass is still the unsteered model there, so the condition
+// is read in that pass and no side pass runs. Rows marked conditional apply only where it holds.
 #include "model/Generation.h"
 #include "model/Transformer.h"
 #include "sae/Sae.h"

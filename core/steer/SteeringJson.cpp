@@ -126,11 +126,13 @@ SteeringPlan loadSteeringPreset(const std::string& path) {
 }
 
 std::string describeRow(const SteeringRule& r) {
-    if (!r.isVector()) return toSpecString(r);
+    // Four significant digits: a slider's value times a max activation is read, not re-parsed.
     std::ostringstream v;
-    v.precision(6);
+    v.precision(4);
     v << r.value;
-    std::string s = "vector " + r.vectorName + "@" + r.hook + ":" + steerModeName(r.mode);
+    std::string s = r.isVector() ? "vector " + r.vectorName + "@" + r.hook
+                                 : (r.saeId.empty() ? "" : r.saeId + "/") + std::to_string(r.feature);
+    s += std::string(":") + steerModeName(r.mode);
     if (r.mode != SteerMode::Ablate) s += "=" + v.str();
     if (r.positions.kind != PositionRange::All) s += "@" + r.positions.toString();
     return s;

@@ -26,7 +26,7 @@ struct SteeredText {
 
 struct SteeringColumn {
     std::string title;               // "Setting 1", or the user's name for it
-    std::vector<std::string> rows;   // each row as a spec (vectors: "vector NAME@HOOK:MODE=V")
+    std::vector<std::string> rows;   // each row as describeRow spells it
     std::string condition;           // COND, or empty
     SteeredText output;
 };
@@ -38,7 +38,8 @@ struct SteeringComparison {
     std::vector<SteeringColumn> columns;
 };
 
-// A row as one line of text (feature rows: the SPEC; vector rows: "vector NAME@HOOK:MODE=V").
+// A row as one line of text to read (feature rows: the SPEC with the value to 4 significant
+// digits; vector rows: "vector NAME@HOOK:MODE=V").
 std::string describeRow(const SteeringRule& r);
 
 // For each token of `other`, whether it is not part of a longest common subsequence with `base`:
