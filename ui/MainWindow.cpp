@@ -12,6 +12,8 @@
 #include "ui/views/FeatureBrowser.h"
 #include "ui/views/FeaturesView.h"
 #include "ui/views/LogitLensView.h"
+#include "ui/views/SteeringComparisonView.h"
+#include "ui/views/SteeringView.h"
 #include "ui/views/TokenStreamView.h"
 #include "ui/views/HeatmapPlot.h"
 
@@ -48,7 +50,7 @@ namespace cs::ui {
 namespace {
 constexpr int kMaxRecent = 8;
 constexpr int kProgressDelayMs = 300;
-constexpr int kLayoutVersion = 3;  // bump when the docks change, so an old saved layout is ignored
+constexpr int kLayoutVersion = 4;  // bump when the docks change, so an old saved layout is ignored
 // The demo's first-launch store: documents the demo model writes itself (the TinyStories text
 // cannot ship), indexed in the background. Sized so it finishes well within a minute on 2 cores.
 constexpr long kDemoDocuments = 300;
@@ -152,6 +154,8 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
             [this, dashboardStack](int) { dashboardStack->setCurrentIndex(dashboards_->count() > 0 ? 1 : 0); });
     dashboardsDock_ = dock(tr("Dashboards"), "dashboardsDock", dashboardStack);
     browserDock_ = dock(tr("Feature browser"), "featureBrowserDock", browser_);
+    steering_ = new SteeringView(session_);
+    steeringDock_ = dock(tr("Steering"), "steeringDock", steering_);
     setDockNestingEnabled(true);
     // All in one dock area (there is no central widget): the token strip above, the two heatmaps
     // side by side below it; the features at the selected token beside them, the dashboards
@@ -164,6 +168,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     splitDockWidget(attentionDock_, lensDock_, Qt::Horizontal);
     splitDockWidget(featuresDock_, dashboardsDock_, Qt::Vertical);
     tabifyDockWidget(dashboardsDock_, browserDock_);
+    tabifyDockWidget(browserDock_, steeringDock_);
     dashboardsDock_->raise();
 
     connect(features_, &FeaturesView::shadingChanged, this,
@@ -173,6 +178,8 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
             });
     connect(features_, &FeaturesView::dashboardRequested, this, [this](const QString& sae, int i) { openDashboard(sae, i); });
     connect(browser_, &FeatureBrowser::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
+    connect(features_, &FeaturesView::steerRequested, this, [this](const QString& sae, int i) { steerFeature(sae, i); });
+    connect(browser_, &FeatureBrowser::steerFeature, this, &MainWindow::steerFeature);
     connect(dashboards_, &QTabWidget::tabCloseRequested, this, [this](int i) {
         QWidget* w = dashboards_->widget(i);
         dashboards_->removeTab(i);
@@ -245,7 +252,13 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
             QSettings().setValue("saes/" + modelKey(session_->modelDir()), session_->saePaths());
         if (session_->result().analysis) runPrompt();  // features for what is on screen
     });
-    connect(session_, &SessionController::runFinished, this, [this] { updateStatus(); });
+    connect(session_, &SessionController::runFinished, this, [this](const RunResult& r) {
+        updateStatus();
+        // Say in each view's title when what it shows is a steered run.
+        const std::pair<QDockWidget*, QString> titles[] = {
+            {tokensDock_, tr("Tokens")}, {attentionDock_, tr("Attention")}, {lensDock_, tr("Logit lens")}, {featuresDock_, tr("Features")}};
+        for (const auto& [d, title] : titles) d->setWindowTitle(r.steered ? tr("%1 (steered)").arg(title) : title);
+    });
     connect(session_, &SessionController::failed, this, &MainWindow::showError);
     connect(session_, &SessionController::progress, this, [this](int done, int total) {
         progress_->setRange(0, total);
@@ -312,7 +325,9 @@ void MainWindow::buildMenus() {
         if (DashboardView* d = currentDashboard()) chooseExport(d);
         else showError(tr("No dashboard is open (double-click a feature)."));
     });
+    exportMenu->addAction(tr("Steering Comparison..."), this, [this] { chooseExport(steering_->comparisonView()); });
     file->addAction(tr("Export &Data (JSON)..."), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::chooseDataExport);
+    file->addAction(tr("Export Steering Comparison (JSON)..."), this, &MainWindow::chooseSteeringDataExport);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -320,6 +335,15 @@ void MainWindow::buildMenus() {
     run->addAction(tr("&Run Prompt"), QKeySequence(tr("Ctrl+Return")), this, &MainWindow::runPrompt);
     auto* cancel = run->addAction(tr("&Cancel"), QKeySequence(Qt::Key_Escape), session_, &SessionController::cancel);
     cancel->setShortcutContext(Qt::WindowShortcut);
+    run->addSeparator();
+    QAction* pin = steering_->pinAction();
+    pin->setShortcut(QKeySequence(tr("Ctrl+Shift+P")));
+    pin->setShortcutContext(Qt::WindowShortcut);
+    run->addAction(pin);
+    QAction* steered = steering_->showInViewsAction();
+    steered->setShortcut(QKeySequence(tr("Ctrl+Shift+R")));
+    steered->setShortcutContext(Qt::WindowShortcut);
+    run->addAction(steered);
 
     auto* nav = menuBar()->addMenu(tr("&Navigate"));
     auto step = [this](int dPos, int dLayer, int dHead) {
@@ -337,7 +361,7 @@ void MainWindow::buildMenus() {
     for (QDockWidget* d : {tokensDock_, attentionDock_, lensDock_}) view->addAction(d->toggleViewAction());
     view->addSeparator();
     const std::pair<QDockWidget*, const char*> featureDocks[] = {
-        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}};
+        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}, {steeringDock_, "Ctrl+Alt+S"}};
     for (const auto& [d, key] : featureDocks) {
         QAction* a = d->toggleViewAction();
         a->setShortcut(QKeySequence(tr(key)));
@@ -467,6 +491,7 @@ FigureSource* MainWindow::activeFigure() const {
         if (w == tokensDock_) return tokens_;
         if (w == featuresDock_) return features_;
         if (w == dashboardsDock_ && currentDashboard()) return currentDashboard();
+        if (w == steeringDock_) return steering_->comparisonView();
     }
     return attention_;
 }
@@ -508,6 +533,29 @@ QString MainWindow::exportData(const QString& path) {
     return f.commit() ? QString() : tr("%1: cannot write (%2)").arg(path, f.errorString());
 }
 
+QString MainWindow::exportSteeringData(const QString& path) {
+    const SteeringComparisonView* view = steering_->comparisonView();
+    if (view->comparison().columns.empty())
+        return tr("%1: no steering comparison yet (steer a feature and move its slider)").arg(path);
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return tr("%1: cannot write (%2)").arg(path, f.errorString());
+    const std::string text = view->toJson().dump(1, ' ', false, nlohmann::json::error_handler_t::replace);
+    f.write(text.data(), static_cast<qint64>(text.size()));
+    return f.commit() ? QString() : tr("%1: cannot write (%2)").arg(path, f.errorString());
+}
+
+void MainWindow::chooseSteeringDataExport() {
+    QSettings settings;
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export the steering comparison"),
+                                                      settings.value("exportDir", QDir::homePath()).toString() + "/steering.json",
+                                                      tr("JSON (*.json)"));
+    if (path.isEmpty()) return;
+    settings.setValue("exportDir", QFileInfo(path).path());
+    const QString error = exportSteeringData(path);
+    if (!error.isEmpty()) showError(error);
+    else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+}
+
 void MainWindow::chooseDataExport() {
     QSettings settings;
     const QString path = QFileDialog::getSaveFileName(this, tr("Export the run's data"),
@@ -527,6 +575,7 @@ QString MainWindow::saveSession(const QString& path) {
     s.selection = session_->selection();
     s.theme = themeName(currentTheme());
     s.windowState = saveState(kLayoutVersion);
+    s.steering = steering_->plan();
     return saveSessionFile(s, path);
 }
 
@@ -535,6 +584,7 @@ QString MainWindow::openSession(const QString& path) {
     QString error = loadSessionFile(path, s);
     if (!error.isEmpty()) return error;
     applySettings(s.settings);
+    steering_->setPlan(s.steering);
     if (!s.windowState.isEmpty()) restoreState(s.windowState, kLayoutVersion);
     if (themeFromName(s.theme) != currentTheme()) setThemeKind(themeFromName(s.theme) == ThemeKind::Dark ? 1 : 0);
     session_->restoreSelectionAfterNextRun(s.selection);
@@ -575,6 +625,7 @@ void MainWindow::showEvent(QShowEvent* e) {
             tabifyDockWidget(lensDock_, featuresDock_);
             tabifyDockWidget(featuresDock_, dashboardsDock_);
             tabifyDockWidget(dashboardsDock_, browserDock_);
+            tabifyDockWidget(browserDock_, steeringDock_);
             featuresDock_->raise();
         } else {
             const int column = std::max(460, width() * 9 / 25);
@@ -601,6 +652,12 @@ QString MainWindow::demoStorePath() {
     return QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + "/demo-features.db";
 }
 
+void MainWindow::steerFeature(const QString& saeId, long index) {
+    steering_->addFeature(saeId, index);
+    steeringDock_->show();
+    steeringDock_->raise();
+}
+
 DashboardView* MainWindow::currentDashboard() const { return qobject_cast<DashboardView*>(dashboards_->currentWidget()); }
 
 DashboardView* MainWindow::openDashboard(const QString& saeId, long index) {
@@ -614,6 +671,7 @@ DashboardView* MainWindow::openDashboard(const QString& saeId, long index) {
     auto* d = new DashboardView(session_, saeId, index);
     connect(d, &DashboardView::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
     connect(d, &DashboardView::indexRequested, this, &MainWindow::chooseIndexCorpus);
+    connect(d, &DashboardView::steerRequested, this, &MainWindow::steerFeature);
     connect(d, &DashboardView::promptRequested, this, [this](const QString& text) {
         prompt_->setText(text);
         runPrompt();

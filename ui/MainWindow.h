@@ -26,6 +26,7 @@ class LogitLensView;
 class FeaturesView;
 class DashboardView;
 class FeatureBrowser;
+class SteeringView;
 class IndexJob;
 class FigureSource;
 struct SessionState;
@@ -46,6 +47,7 @@ public:
     QString openSession(const QString& path);
     QString exportView(FigureSource* view, const QString& path);
     QString exportData(const QString& path);  // the whole analysis as JSON (tokens, predictions, attention, lens)
+    QString exportSteeringData(const QString& path);  // the steering comparison as JSON
 
     TokenStreamView* tokenView() const { return tokens_; }
     AttentionView* attentionView() const { return attention_; }
@@ -56,6 +58,10 @@ public:
     IndexJob* indexJob() const { return indexJob_; }
     QDockWidget* featuresDock() const { return featuresDock_; }
     QDockWidget* dashboardsDock() const { return dashboardsDock_; }
+    SteeringView* steeringView() const { return steering_; }
+    QDockWidget* steeringDock() const { return steeringDock_; }
+    // Adds a row for the feature to the Steering dock and brings the dock forward.
+    void steerFeature(const QString& saeId, long index);
 
     // Opens (or brings forward) the dashboard of one feature, as a tab of the Dashboards dock.
     DashboardView* openDashboard(const QString& saeId, long index);
@@ -78,6 +84,7 @@ private:
     void chooseSessionToSave();
     void chooseExport(FigureSource* view);
     void chooseDataExport();
+    void chooseSteeringDataExport();
     void rememberRecent(const QString& dir);
     void refreshRecentMenu();
     void setThemeKind(int kind);
@@ -107,6 +114,8 @@ private:
     QTabWidget* dashboards_;
     FeatureBrowser* browser_;
     QDockWidget *featuresDock_, *dashboardsDock_, *browserDock_;
+    SteeringView* steering_;
+    QDockWidget* steeringDock_;
     IndexJob* indexJob_;
     QWidget* indexStatus_;
     QLabel* indexLabel_;

@@ -5,6 +5,7 @@
 #include "model/Transformer.h"
 #include "runtime/DemoBundle.h"
 #include "sae/SaeLoader.h"
+#include "steer/Steering.h"
 #include "store/FeatureStore.h"
 #include "tokenize/Tokenizer.h"
 
@@ -75,7 +76,7 @@ void loadSaes(const QStringList& paths, std::vector<AnalysisSae>& saes, QStringL
 }  // namespace
 
 SessionController::SessionController(QObject* parent)
-    : QObject(parent), ticket_(std::make_shared<std::atomic<int>>(0)) {
+    : QObject(parent), ticket_(std::make_shared<std::atomic<int>>(0)), steerTicket_(std::make_shared<std::atomic<int>>(0)) {
     // One model thread for the session's life, not the global pool's: that pool hands successive
     // jobs to whichever thread has waited longest (runs alternated between two) and ends threads
     // idle for 30 s, and each new thread starts a fresh OpenMP team and malloc arena. Jobs run in
@@ -84,10 +85,12 @@ SessionController::SessionController(QObject* parent)
     worker_.setExpiryTimeout(-1);
     qRegisterMetaType<cs::ui::RunResult>("cs::ui::RunResult");
     qRegisterMetaType<cs::ui::Selection>("cs::ui::Selection");
+    qRegisterMetaType<cs::ui::SteerOutcome>("cs::ui::SteerOutcome");
 }
 
 SessionController::~SessionController() {
     ++*ticket_;
+    ++*steerTicket_;
     worker_.waitForDone();
 }
 
@@ -333,6 +336,7 @@ QString SessionController::setFeatureLabel(const std::string& saeId, long index,
 void SessionController::loadModel(const QString& dir) {
     const int ticket = ++*ticket_;
     auto counter = ticket_;
+    ++*steerTicket_;  // continuations of the old model's prompt mean nothing now
     setBusy(true);
     const bool withDemoSaes = attachDemoSaes_;
     worker_.start([this, dir, ticket, counter, withDemoSaes] {
@@ -367,6 +371,8 @@ void SessionController::loadModel(const QString& dir) {
             modelDir_ = dir;
             saes_ = saes;
             saePaths_ = saePaths;
+            modelTicket_ = ticket;
+            steerBaseline_.reset();
             result_ = RunResult();  // an analysis of another model's tokens means nothing here
             shown_.reset();
             shownRun_ = ticket;
@@ -389,9 +395,11 @@ void SessionController::run(const RunSettings& settings) {
     auto tok = tokenizer_;
     AnalysisOptions options;
     options.saes = saes_;
+    std::optional<SteeringPlan> steerPlan;
+    if (runSteering_ && runSteering_->active()) steerPlan = runSteering_;
     const bool staged = lastAnalysisSeconds_ < 0 || lastAnalysisSeconds_ > stagesAbove_;
     setBusy(true);
-    worker_.start([this, model, tok, settings, ticket, counter, staged, options] {
+    worker_.start([this, model, tok, settings, ticket, counter, staged, options, steerPlan]() mutable {
         RunResult r;
         r.settings = settings;
         QString error;
@@ -400,19 +408,20 @@ void SessionController::run(const RunSettings& settings) {
             std::vector<int> ids = tok->encodePrompt(settings.prompt.toStdString());
             if (ids.empty()) throw std::runtime_error("empty prompt");
             // Generation stops at the context; the analysis covers prompt and continuation.
-            const long room = std::max<long>(0, model->config().nCtx - static_cast<long>(ids.size()));
-            SamplingOptions s;
-            s.maxNewTokens = static_cast<int>(std::min<long>(settings.maxNewTokens, room));
-            s.greedy = settings.greedy;
-            s.temperature = settings.temperature;
-            s.seed = settings.seed;
+            const SamplingOptions s = samplingFor(settings, static_cast<long>(ids.size()), model->config().nCtx);
+            // A steered run: generated and analysed with the same hooks (a bad row fails the run).
+            std::unique_ptr<Steering> steering;
+            if (steerPlan) steering = std::make_unique<Steering>(*model, steeringSaes(options.saes), *steerPlan);
+            options.steering = steering.get();
+            r.steered = steering != nullptr;
             QElapsedTimer timer;
             timer.start();
             std::vector<long> out;
             if (s.maxNewTokens > 0) {
                 int done = 0;
                 qint64 lastReport = 0;
-                out = cs::generate(*model, std::vector<long>(ids.begin(), ids.end()), s, nullptr, [&](long) {
+                const std::vector<long> prompt(ids.begin(), ids.end());
+                auto onToken = [&](long) {
                     if (*counter != ticket) return false;
                     ++done;
                     // Progress at most every 100 ms: a report per token would keep the GUI thread
@@ -424,7 +433,9 @@ void SessionController::run(const RunSettings& settings) {
                         });
                     }
                     return true;
-                });
+                };
+                out = steering ? generateSteered(*model, prompt, s, *steering, onToken)
+                               : cs::generate(*model, prompt, s, nullptr, onToken);
             }
             if (*counter != ticket) return;  // cancelled while generating: drop quietly
             r.generateSeconds = timer.nsecsElapsed() / 1e9;
@@ -460,6 +471,53 @@ void SessionController::run(const RunSettings& settings) {
             Q_EMIT runFinished(result_);
         });
     });
+}
+
+int SessionController::steer(const SteerRequest& request) {
+    const int ticket = ++*steerTicket_;
+    ++steersStarted_;
+    auto counter = steerTicket_;
+    auto model = model_;
+    auto tok = tokenizer_;
+    std::optional<SteeredText> baseline;
+    if (steerBaseline_ && steerBaseline_->model == modelTicket_ && steerBaseline_->settings == request.settings)
+        baseline = steerBaseline_->text;
+    const int modelTicket = modelTicket_;
+    auto report = [this, request, ticket, counter, modelTicket](std::optional<SteerOutcome> out, QString error) {
+        if (*counter != ticket) {
+            ++steersSuperseded_;
+            return;
+        }
+        SteerOutcome o;
+        if (out && error.isEmpty()) o = std::move(*out);
+        o.ticket = ticket;
+        o.settings = request.settings;
+        o.columns = request.columns;
+        if (!error.isEmpty()) o.error = error;
+        if (o.error.isEmpty() && modelTicket == modelTicket_)
+            steerBaseline_ = CachedBaseline{request.settings, modelTicket, o.baseline};
+        Q_EMIT steerFinished(o);
+    };
+    if (!model || !tok) {
+        // Reported like a result (after the caller has marked its columns busy), not as a failure
+        // dialog: a slider moved before a model is open is no reason for a message box.
+        QMetaObject::invokeMethod(this, [report] { report(std::nullopt, tr("Open a model with a tokenizer first.")); },
+                                  Qt::QueuedConnection);
+        return ticket;
+    }
+    const std::vector<AnalysisSae> saes = saes_;
+    worker_.start([this, model, tok, saes, request, baseline, ticket, counter, report] {
+        std::optional<SteerOutcome> out;
+        QString error;
+        try {
+            out = computeSteering(*model, *tok, saes, request, baseline ? &*baseline : nullptr,
+                                  [&] { return *counter == ticket; });
+        } catch (const std::exception& e) {
+            error = firstLine(e);
+        }
+        QMetaObject::invokeMethod(this, [report, out, error] { report(out, error); });
+    });
+    return ticket;
 }
 
 }  // namespace cs::ui

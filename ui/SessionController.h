@@ -6,6 +6,8 @@
 // then attention, then the logit lens; analyzeTokensInStages) and each is shown as it comes; a
 // cancelled or failed run puts the last complete analysis back.
 #include "analysis/PromptAnalysis.h"
+#include "ui/RunSettings.h"
+#include "ui/SteeringJob.h"
 
 #include <QMetaType>
 #include <QObject>
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,20 +30,13 @@ class FeatureStore;
 
 namespace cs::ui {
 
-struct RunSettings {
-    QString prompt;
-    int maxNewTokens = 32;
-    bool greedy = true;
-    double temperature = 1.0;
-    quint64 seed = 0;
-};
-
 struct RunResult {
     std::shared_ptr<const PromptAnalysis> analysis;
     RunSettings settings;
     QString continuation;      // the generated text
     double generateSeconds = 0;
     double analysisSeconds = 0;
+    bool steered = false;  // generated and analysed under runSteering()
     int run = 0;  // SessionController::shownRun() while this result is shown
 };
 
@@ -83,6 +79,18 @@ public:
     // GUI thread while `context` lives. A job that throws reports through failed(), as runs do.
     using WorkerJob = std::function<std::function<void()>(const Transformer&, const Tokenizer&)>;
     void runOnWorker(QObject* context, WorkerJob job);
+
+    // Steered continuations of a prompt (the Steering dock's columns), on the model thread after
+    // any queued job. A newer request supersedes an older one: the older stops at its next token
+    // and never reports (steersSuperseded() counts such requests). The unsteered baseline is made
+    // once per model and settings and reused. Reports with steerFinished; returns the ticket.
+    int steer(const SteerRequest& request);
+    int steersSuperseded() const { return steersSuperseded_; }
+    int steersStarted() const { return steersStarted_; }
+    // The steering every prompt run generates and is analysed under (the token stream, attention,
+    // logit lens and features then show the steered run); nullopt: none. Takes effect on the next run.
+    void setRunSteering(std::optional<SteeringPlan> plan) { runSteering_ = std::move(plan); }
+    const std::optional<SteeringPlan>& runSteering() const { return runSteering_; }
 
     // The open feature store (one SQLite file; read on the GUI thread, which is fast: indexed
     // queries), or null. openStore returns an error line, or empty on success; emits storeChanged.
@@ -155,6 +163,7 @@ Q_SIGNALS:
     void saesChanged();
     void storeChanged();
     void labelChanged(const QString& saeId, long index);
+    void steerFinished(const cs::ui::SteerOutcome& outcome);
 
 private:
     void setBusy(bool busy);
@@ -183,6 +192,17 @@ private:
     bool hasPending_ = false;
     bool busy_ = false;
     std::shared_ptr<std::atomic<int>> ticket_;  // request counter: stale jobs see a newer value
+    std::shared_ptr<std::atomic<int>> steerTicket_;  // the same for steer(), which runs do not cancel
+    int steersSuperseded_ = 0;
+    int steersStarted_ = 0;
+    struct CachedBaseline {
+        RunSettings settings;
+        int model = 0;  // the loadModel ticket it was made with
+        SteeredText text;
+    };
+    std::optional<CachedBaseline> steerBaseline_;
+    int modelTicket_ = 0;
+    std::optional<SteeringPlan> runSteering_;
     QThreadPool worker_;                        // the one thread every model call runs on
 };
 

@@ -1,5 +1,7 @@
 #include "ui/SessionFile.h"
 
+#include "steer/SteeringJson.h"
+
 #include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -26,6 +28,15 @@ QString saveSessionFile(const SessionState& s, const QString& path) {
                   {"selection", sel},
                   {"theme", s.theme},
                   {"window_state", QString::fromLatin1(s.windowState.toBase64())}};
+    if (!s.steering.rules.empty() || s.steering.condition) {
+        try {
+            // The preset format, inside the session: one parser reads both.
+            const std::string j = steeringPlanToJson(s.steering).dump();
+            o.insert("steering", QJsonDocument::fromJson(QByteArray::fromStdString(j)).object());
+        } catch (const std::exception& e) {
+            return QObject::tr("%1: cannot save the steering rows (%2)").arg(path, QString::fromUtf8(e.what()));
+        }
+    }
     QSaveFile f(path);  // atomic: an interrupted save never truncates an existing session
     if (!f.open(QIODevice::WriteOnly)) return QObject::tr("%1: cannot write (%2)").arg(path, f.errorString());
     f.write(QJsonDocument(o).toJson());
@@ -62,6 +73,16 @@ QString loadSessionFile(const QString& path, SessionState& s) {
     s.selection.lensToken = sel.value("lens_token").toInt(-1);
     s.theme = o.value("theme").toString("light");
     s.windowState = QByteArray::fromBase64(o.value("window_state").toString().toLatin1());
+    s.steering = SteeringPlan();
+    if (o.contains("steering")) {
+        if (!o.value("steering").isObject()) return QObject::tr("%1: invalid field 'steering'").arg(path);
+        try {
+            const QByteArray j = QJsonDocument(o.value("steering").toObject()).toJson(QJsonDocument::Compact);
+            s.steering = steeringPlanFromJson(nlohmann::json::parse(j.toStdString()), path.toStdString() + ": steering");
+        } catch (const std::exception& e) {
+            return QString::fromUtf8(e.what()).section('\n', 0, 0);
+        }
+    }
     return {};
 }
 

@@ -80,7 +80,14 @@ DashboardView::DashboardView(SessionController* session, const QString& saeId, l
     header_->setTextFormat(Qt::RichText);
     header_->setWordWrap(true);
     header_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    v->addWidget(header_);
+    auto* headerRow = new QHBoxLayout;
+    headerRow->addWidget(header_, 1);
+    steerButton_ = new QPushButton(tr("Steer"), content);
+    steerButton_->setObjectName("steerButton");
+    steerButton_->setToolTip(tr("Add this feature to the Steering dock, to amplify or suppress it"));
+    headerRow->addWidget(steerButton_, 0, Qt::AlignTop);
+    v->addLayout(headerRow);
+    connect(steerButton_, &QPushButton::clicked, this, [this] { Q_EMIT steerRequested(saeId_, index_); });
 
     auto* missingRow = new QHBoxLayout;
     missing_ = new QLabel(content);

@@ -47,6 +47,7 @@ public:
     QCustomPlot* histogramPlot() const { return histogram_; }
     QCustomPlot* logitPlot() const { return logits_; }
     QLabel* neighboursLabel() const { return neighbours_; }
+    QPushButton* steerButton() const { return steerButton_; }
     void reload();                       // re-reads the store
     void saveNow();                      // writes label and notes if they changed
     // The feature's data: what `circuitscope feature --json` prints (needs a store with it).
@@ -62,6 +63,7 @@ Q_SIGNALS:
     void promptRequested(const QString& text);
     void indexRequested();
     void titleChanged(const QString& title);
+    void steerRequested(const QString& saeId, long index);  // the Steer button
 
 private:
     void fill();
@@ -86,6 +88,7 @@ private:
     QLabel* header_;
     QLabel* missing_;
     QPushButton* indexButton_;
+    QPushButton* steerButton_;
     QLineEdit* label_;
     QLabel* autoTag_;
     QPlainTextEdit* notes_;

@@ -4,6 +4,7 @@
 #include "store/FeatureStore.h"
 #include "ui/views/FeatureTableModel.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -11,6 +12,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPushButton>
 #include <QSettings>
 #include <QSortFilterProxyModel>
@@ -121,6 +123,26 @@ FeatureBrowser::FeatureBrowser(SessionController* session, QWidget* parent) : QW
     };
     connect(table_, &QTableView::doubleClicked, this, open);
     connect(table_, &QTableView::activated, this, open);  // Enter
+    // Steer: S on the table (before its type-to-search sees the key) or the context menu.
+    auto* steer = new QAction(tr("Steer"), table_);
+    steer->setObjectName("browserSteer");
+    steer->setShortcut(QKeySequence(Qt::Key_S));
+    steer->setShortcutContext(Qt::WidgetShortcut);
+    table_->addAction(steer);
+    connect(steer, &QAction::triggered, this, [this] {
+        const QModelIndex i = table_->currentIndex();
+        if (i.isValid()) Q_EMIT steerFeature(currentSae(), i.data(FeatureTableModel::FeatureIndexRole).toLongLong());
+    });
+    table_->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(table_, &QTableView::customContextMenuRequested, this, [this, open, steer](const QPoint& p) {
+        const QModelIndex i = table_->indexAt(p);
+        if (!i.isValid()) return;
+        table_->setCurrentIndex(i);
+        QMenu menu(this);
+        menu.addAction(tr("Open Dashboard"), this, [open, i] { open(i); });
+        menu.addAction(steer);
+        menu.exec(table_->viewport()->mapToGlobal(p));
+    });
     connect(session_, &SessionController::storeChanged, this, &FeatureBrowser::reloadSaes);
     connect(session_, &SessionController::labelChanged, this, [this](const QString& sae, long index) {
         if (sae != currentSae()) return;

@@ -3,7 +3,7 @@
 // open store), and four searches: by label text (FTS5), by token (features whose top examples
 // peak on it), by text (which features fire most on a passage, run live on the session's model
 // thread) and by contrast (two prompt files: features that fire more on the first). Double-click
-// a row to open its dashboard.
+// a row to open its dashboard; S or its context menu adds it to the Steering dock.
 #include "store/FeatureRecord.h"
 #include "ui/SessionController.h"
 
@@ -42,6 +42,7 @@ public:
 
 Q_SIGNALS:
     void openFeature(const QString& saeId, long index);
+    void steerFeature(const QString& saeId, long index);  // S or the context menu on a row
     void searchFinished();  // results (or an error) are in the table and status line
 
 private:

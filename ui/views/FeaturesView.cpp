@@ -7,8 +7,10 @@
 #include "ui/Theme.h"
 #include "ui/views/TokenLabel.h"
 
+#include <QContextMenuEvent>
 #include <QHelpEvent>
 #include <QKeyEvent>
+#include <QMenu>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QPainterPath>
@@ -182,6 +184,21 @@ void FeaturesView::clearSelection() {
 void FeaturesView::openRow(int row) {
     if (row < 0 || row >= static_cast<int>(rows_.size()) || rows_[row].header) return;
     Q_EMIT dashboardRequested(QString::fromStdString(shown_->features[rows_[row].track].id), rows_[row].feature);
+}
+
+void FeaturesView::steerRow(int row) {
+    if (row < 0 || row >= static_cast<int>(rows_.size()) || rows_[row].header) return;
+    Q_EMIT steerRequested(QString::fromStdString(shown_->features[rows_[row].track].id), rows_[row].feature);
+}
+
+void FeaturesView::contextMenuEvent(QContextMenuEvent* e) {
+    const int row = rowAt(viewport()->mapFrom(this, e->pos()));
+    if (row < 0 || rows_[row].header) return;
+    selectRow(row);
+    QMenu menu(this);
+    menu.addAction(tr("Open Dashboard\tEnter"), this, [this, row] { openRow(row); });
+    menu.addAction(tr("Steer\tS"), this, [this, row] { steerRow(row); });
+    menu.exec(e->globalPos());
 }
 
 void FeaturesView::emitShading() {
@@ -422,6 +439,10 @@ void FeaturesView::keyPressEvent(QKeyEvent* e) {
     case Qt::Key_Up: step(-1); break;
     case Qt::Key_Return:
     case Qt::Key_Enter: openRow(row); break;
+    case Qt::Key_S:
+        if (row >= 0 && e->modifiers() == Qt::NoModifier) steerRow(row);
+        else QAbstractScrollArea::keyPressEvent(e);
+        break;
     case Qt::Key_Escape:
         if (selectedFeature_ >= 0) clearSelection();
         else e->ignore();  // the window's Esc (cancel a run)

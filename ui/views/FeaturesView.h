@@ -3,8 +3,9 @@
 // layer order) its most active features there, each with index, label (from the open feature
 // store), activation as a bar and a sparkline of that feature over the whole text. Hover a row for
 // the tokens the feature promotes; select it to shade every token chip by its activation;
-// double-click or Enter opens its dashboard. All of it reads PromptAnalysis::features, which the
-// run's one forward pass filled: a click costs no model run.
+// double-click or Enter opens its dashboard; S (or the context menu) adds it to the Steering dock.
+// All of it reads PromptAnalysis::features, which the run's one forward pass filled: a click costs
+// no model run.
 //
 // A painted list (a few dozen rows), not an item view: the screen and the exported figure are
 // drawn by the same function.
@@ -49,6 +50,7 @@ public:
     void selectRow(int row);                     // a feature row; emits featureSelected
     void clearSelection();
     void openRow(int row);                       // emits dashboardRequested
+    void steerRow(int row);                      // emits steerRequested (S, or the context menu)
     QString tooltipFor(int row) const;
     const PromptAnalysis* drawnAnalysis() const { return shown_.get(); }
     int drawnPosition() const { return position_; }
@@ -64,6 +66,7 @@ Q_SIGNALS:
     void shadingChanged(const std::vector<float>& values, float max, const QString& caption);
     void featureSelected(const QString& saeId, int feature);
     void dashboardRequested(const QString& saeId, int feature);
+    void steerRequested(const QString& saeId, int feature);
 
 protected:
     void paintEvent(QPaintEvent*) override;
@@ -71,6 +74,7 @@ protected:
     void mousePressEvent(QMouseEvent*) override;
     void mouseDoubleClickEvent(QMouseEvent*) override;
     void keyPressEvent(QKeyEvent*) override;
+    void contextMenuEvent(QContextMenuEvent*) override;
     bool viewportEvent(QEvent*) override;
 
 private:
