@@ -233,6 +233,70 @@ private Q_SLOTS:
         expectError("export --model /nonexistent/model --prompt hi --view tokens --out " + shellQuote(out + "/x.png"), "/nonexistent/model");
     }
 
+    // export --view steering draws what `steer` computes: the same baseline and steered
+    // continuation, with the setting's rows; its JSON says which steered tokens are not in the
+    // baseline. Greedy on the demo, so both commands must agree token for token.
+    void exportSteeringMatchesSteer() {
+        const std::string out = makeTempDir("cli-export-steering");
+        const std::string prompt = "Once upon a time, there was a little girl";
+        const std::string args = " --model demo --prompt " + shellQuote(prompt) +
+                                 " --max-new 16 --steer res-L2/35:ablate --steer res-L2/100:add=10";
+        Result s = cli("steer" + args + " --json");
+        QVERIFY2(s.rc == 0, s.out.c_str());
+        const auto ref = nlohmann::json::parse(s.out.substr(s.out.find('{')));
+        Result r = cli("export --view steering" + args + " --out " + shellQuote(out + "/c.json"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        const auto j = nlohmann::json::parse(readFile(out + "/c.json"));
+        QCOMPARE(j["prompt"].get<std::string>(), prompt);
+        QCOMPARE(j["prompt_tokens"].dump(), ref["prompt_tokens"].dump());
+        QCOMPARE(j["baseline"]["new_tokens"].dump(), ref["baseline"]["new_tokens"].dump());
+        QCOMPARE(j["baseline"]["text"].get<std::string>(), ref["baseline"]["text"].get<std::string>());
+        QCOMPARE(j["settings"].size(), size_t(1));
+        const auto& set = j["settings"][0];
+        QCOMPARE(set["rows"].get<std::vector<std::string>>(), (std::vector<std::string>{"res-L2/35:ablate", "res-L2/100:add=10"}));
+        QVERIFY(set["condition"].is_null());
+        QCOMPARE(set["text"].get<std::string>(), ref["steered"]["text"].get<std::string>());
+        QCOMPARE(set["new_tokens"].dump(), ref["steered"]["new_tokens"].dump());
+        // These rows change the continuation: were they dropped, the test would see it here.
+        const auto base = j["baseline"]["new_tokens"].get<std::vector<long>>();
+        const auto steered = set["new_tokens"].get<std::vector<long>>();
+        QCOMPARE(steered.size(), size_t(16));
+        QVERIFY(steered != base);
+        const auto differs = set["differs"].get<std::vector<bool>>();
+        QCOMPARE(differs.size(), steered.size());
+        QVERIFY(std::count(differs.begin(), differs.end(), true) > 0);
+        // An unmarked token is one the baseline has too; the shared prefix is never marked.
+        for (size_t i = 0; i < steered.size(); ++i)
+            if (!differs[i]) QVERIFY(std::find(base.begin(), base.end(), steered[i]) != base.end());
+        size_t prefix = 0;
+        while (prefix < base.size() && base[prefix] == steered[prefix]) ++prefix;
+        for (size_t i = 0; i < prefix; ++i) QVERIFY(!differs[i]);
+        QCOMPARE(set["token_texts"].size(), steered.size());
+
+        // The figure, as vector text: the rows and every word-like token of the continuation.
+        r = cli("export --view steering" + args + " --out " + shellQuote(out + "/c.svg"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        const std::string svg = readFile(out + "/c.svg");
+        QVERIFY(svg.find("<svg") != std::string::npos && svg.find("</svg>") != std::string::npos);
+        QVERIFY(svg.find("res-L2/100:add=10") != std::string::npos);
+        int words = 0;
+        for (const auto& t : set["token_texts"]) {
+            std::string w = t.get<std::string>();
+            w.erase(0, w.find_first_not_of(' '));
+            if (w.size() < 2 || !std::all_of(w.begin(), w.end(), [](unsigned char c) { return std::isalpha(c); })) continue;
+            QVERIFY2(svg.find(w) != std::string::npos, ("the SVG lacks '" + w + "'").c_str());
+            ++words;
+        }
+        QVERIFY(words >= 5);
+
+        const std::string bare = "export --model demo --view steering --prompt hi --max-new 2 --out " + shellQuote(out + "/x.json");
+        expectError(bare, "--steer");
+        expectError(bare + " --steer res-L2/35:explode", "explode");
+        expectError(bare + " --steer res-L9/3:add=1", "res-L9");
+        expectError(bare + " --steer res-L2/99999:add=1", "out of range");
+        expectError("export --model demo --view tokens --prompt hi --steer res-L2/1:add=1 --out " + shellQuote(out + "/x.png"), "--view steering");
+    }
+
     // The GUI launched with --session FILE runs that session's prompt and settings (Qt itself
     // claims "--session" for X11 session management, so this goes through the real binary).
     void guiOpensASessionFromTheCommandLine() {

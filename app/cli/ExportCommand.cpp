@@ -1,6 +1,9 @@
 #include "cli/CliCommon.h"
+#include "cli/StoreCli.h"
 
 #include "runtime/DemoBundle.h"
+#include "steer/SteeringRun.h"
+#include "ui/figures/FigureExport.h"
 #include "ui/figures/HeadlessExport.h"
 
 #include <QApplication>
@@ -13,21 +16,60 @@
 
 namespace cs::cli {
 
+namespace {
+
+struct ExportArgs {
+    std::string model = "demo", view, prompt, out, lensToken, db;
+    std::vector<std::string> saes;
+    int layer = 0, head = 0, position = -1, newTokens = 0;
+    long index = -1;
+    CLI::Option* promptOpt = nullptr;
+    CLI::Option* newTokensOpt = nullptr;
+    // --view steering
+    std::vector<std::string> specs;
+    std::string when, preset;
+    SamplingArgs sampling;
+};
+
+// The comparison is what `steer` computes (same plan parsing, SAEs and generation), so the figure
+// shows exactly the continuations `steer --json` prints; only then does Qt start, to draw it.
+int exportSteering(const ExportArgs& a) {
+    SteeringPlan plan = steeringPlanFromArgs(a.specs, a.when, a.preset);
+    LoadedModel m = loadModelAndTokenizer(a.model);
+    SteeringRequest req;
+    req.saes = loadSteeringSaes(a.model, a.saes);
+    PromptArgs prompt;
+    prompt.prompt = a.prompt;
+    prompt.promptOpt = a.promptOpt;
+    req.prompt = promptIds(prompt, m);
+    req.promptText = a.prompt;
+    req.sampling = a.sampling.options();
+    req.settings = {plan};
+    const SteeringComparison c = runSteeringComparison(*m.model, m.tokenizer.get(), req);
+    int argc = 1;
+    char name[] = "circuitscope";
+    char* argv[] = {name, nullptr};
+    QApplication qapp(argc, argv);
+    const QString error = ui::exportSteeringComparison(c, QString::fromStdString(a.out));
+    if (!error.isEmpty()) {
+        std::fprintf(stderr, "circuitscope: error: %s\n", qPrintable(error));
+        return 1;
+    }
+    printJson({{"out", a.out}, {"view", a.view}});
+    return 0;
+}
+
+}  // namespace
+
 void addExportCommand(CLI::App& app, CommandRunner& run) {
-    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens, features, dashboard) to PNG, SVG or PDF, or its data to JSON, without a window");
-    struct Args {
-        std::string model = "demo", view, prompt, out, lensToken, db;
-        std::vector<std::string> saes;
-        int layer = 0, head = 0, position = -1, newTokens = 0;
-        long index = -1;
-    };
-    auto a = std::make_shared<Args>();
+    auto* cmd = app.add_subcommand("export", "Render a view (tokens, attention, logit lens, features, dashboard, steering) to PNG, SVG or PDF, or its data to JSON, without a window");
+    auto a = std::make_shared<ExportArgs>();
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo' (default)");
-    cmd->add_option("--view", a->view, "tokens, attention, logit-lens, features or dashboard")->required()
-        ->check(CLI::IsMember({"tokens", "attention", "logit-lens", "features", "dashboard"}));
-    cmd->add_option("--prompt", a->prompt, "Prompt text (every view but dashboard)");
+    cmd->add_option("--view", a->view, "tokens, attention, logit-lens, features, dashboard or steering")->required()
+        ->check(CLI::IsMember({"tokens", "attention", "logit-lens", "features", "dashboard", "steering"}));
+    a->promptOpt = cmd->add_option("--prompt", a->prompt, "Prompt text (every view but dashboard)");
     cmd->add_option("--sae", a->saes,
-                    "features: an SAE / transcoder path to attach, repeatable (the demo's own with --model demo); "
+                    "features, steering: an SAE / transcoder path to attach, repeatable (the demo's own with --model demo); "
                     "dashboard: the store's SAE id (optional when it has one)");
     cmd->add_option("--db", a->db, "dashboard: the feature store; features: labels from it");
     cmd->add_option("--index", a->index, "dashboard: the feature index")->check(CLI::NonNegativeNumber);
@@ -37,7 +79,13 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--lens-token", a->lensToken,
                     "logit-lens: the token to track across layers (text of one token, a vocabulary piece, or #id; "
                     "default: the actual next token)");
-    cmd->add_option("--new-tokens", a->newTokens, "Greedy tokens to generate after the prompt first")->check(CLI::NonNegativeNumber);
+    a->newTokensOpt = cmd->add_option("--new-tokens", a->newTokens, "Greedy tokens to generate after the prompt first")
+                          ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--steer", a->specs,
+                    "steering: one row of the setting compared with the baseline, [SAE_ID/]FEATURE:MODE[=VALUE][@POSITIONS]; repeatable");
+    cmd->add_option("--when", a->when, "steering: [SAE_ID/]FEATURE>THRESHOLD, the rows apply only where it holds");
+    cmd->add_option("--preset", a->preset, "steering: a preset (JSON) whose rows start the setting");
+    a->sampling.addTo(*cmd);  // steering: --max-new and the sampling options, as `steer` takes them
     cmd->add_option("--out", a->out, "Output file: .png, .svg or .pdf (the figure) or .json (its data)")->required();
     cmd->callback([a, &run] {
         run = [a] {
@@ -56,10 +104,30 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
                 std::fprintf(stderr, "circuitscope: error: --prompt is required for --view %s\n", a->view.c_str());
                 return 1;
             }
+            const bool steering = a->view == "steering";
+            if (!steering && (!a->specs.empty() || !a->when.empty() || !a->preset.empty())) {
+                std::fprintf(stderr, "circuitscope: error: --steer, --when and --preset are for --view steering\n");
+                return 1;
+            }
+            if (steering && a->newTokensOpt->count() > 0) {
+                std::fprintf(stderr, "circuitscope: error: --view steering: give the continuation's length as --max-new N\n");
+                return 1;
+            }
+            if (steering && a->specs.empty() && a->preset.empty()) {
+                std::fprintf(stderr, "circuitscope: error: --view steering: give at least one --steer SPEC (or a --preset)\n");
+                return 1;
+            }
             if (a->view == "dashboard" && a->saes.size() > 1) {
                 std::fprintf(stderr, "circuitscope: error: --view dashboard takes one --sae ID\n");
                 return 1;
             }
+            const QString out = QString::fromStdString(a->out);
+            if (!out.endsWith(".json", Qt::CaseInsensitive) && ui::figureFormat(out).isEmpty()) {
+                std::fprintf(stderr, "circuitscope: error: %s: unknown format (use .png, .svg or .pdf for a figure, .json for its data)\n",
+                             a->out.c_str());
+                return 1;
+            }
+            if (steering) return exportSteering(*a);
             int argc = 1;
             char name[] = "circuitscope";
             char* argv[] = {name, nullptr};

@@ -7,6 +7,7 @@
 #include "ui/views/DashboardView.h"
 #include "ui/views/FeaturesView.h"
 #include "ui/views/LogitLensView.h"
+#include "ui/views/SteeringComparisonView.h"
 #include "ui/views/TokenStreamView.h"
 
 #include "ui/RunDataJson.h"
@@ -66,7 +67,18 @@ QString exportDashboard(const HeadlessExportRequest& r, bool data) {
 
 }  // namespace
 
+QString exportSteeringComparison(const SteeringComparison& c, const QString& out) {
+    const bool data = out.endsWith(".json", Qt::CaseInsensitive);
+    if (!data && figureFormat(out).isEmpty())
+        return QObject::tr("%1: unknown format (use .png, .svg or .pdf for a figure, .json for its data)").arg(out);
+    SteeringComparisonView view;
+    view.setComparison(c);
+    if (data) return writeJson(out, view.toJson());
+    return exportFigure(view, out);
+}
+
 QString exportHeadless(const HeadlessExportRequest& r) {
+    if (r.view == "steering") return QObject::tr("--view steering: compute the comparison, then call exportSteeringComparison");
     if (r.view != "tokens" && r.view != "attention" && r.view != "logit-lens" && r.view != "features" && r.view != "dashboard")
         return QObject::tr("--view: unknown view '%1' (tokens, attention, logit-lens, features or dashboard)").arg(r.view);
     const bool data = r.out.endsWith(".json", Qt::CaseInsensitive);

@@ -5,6 +5,10 @@
 #include <QString>
 #include <QStringList>
 
+namespace cs {
+struct SteeringComparison;
+}
+
 namespace cs::ui {
 
 struct HeadlessExportRequest {
@@ -26,5 +30,10 @@ struct HeadlessExportRequest {
 
 // Needs a QApplication (offscreen is fine). Returns an empty string on success, else the error.
 QString exportHeadless(const HeadlessExportRequest& request);
+
+// `export --view steering`: a comparison already computed (runSteeringComparison, as `steer` runs
+// it) drawn by the GUI's SteeringComparisonView to PNG/SVG/PDF, or its JSON for FILE.json. Needs a
+// QApplication. Returns an empty string on success, else the error.
+QString exportSteeringComparison(const SteeringComparison& comparison, const QString& out);
 
 }  // namespace cs::ui
