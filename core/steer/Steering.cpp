@@ -88,17 +88,23 @@ struct FeatureReader {
         at::Tensor x2 = x.reshape({-1, x.size(-1)}).to(at::kFloat);
         const long rows = x2.size(0), k = sae->config().k, n = static_cast<long>(features.size());
         at::Tensor pre = rows == 1 ? at::addmv(bias, encT, x2[0]).unsqueeze(0) : at::addmm(bias, x2, encT.t());
-        auto top = pre.topk(k, -1);
-        const at::Tensor values = std::get<0>(top).contiguous(), index = std::get<1>(top).contiguous();
-        // A feature's activation is relu(pre) where it is among the k winners, else 0.
+        pre = pre.contiguous();
+        // A feature's activation is relu(pre) where it is among the k winners, else 0. It wins when
+        // fewer than k pre-activations beat it: one pass of comparisons, cheaper than a top-k
+        // selection (exact ties at the k-th place are as arbitrary here as in topk itself).
+        const long dSae = pre.size(1);
         at::Tensor out = at::zeros({rows, n}, at::kFloat);
         float* o = out.data_ptr<float>();
-        const float* v = values.data_ptr<float>();
-        const int64_t* ix = index.data_ptr<int64_t>();
-        for (long r = 0; r < rows; ++r)
-            for (long j = 0; j < k; ++j)
-                for (long c = 0; c < n; ++c)
-                    if (ix[r * k + j] == features[static_cast<size_t>(c)]) o[r * n + c] = std::max(v[r * k + j], 0.f);
+        const float* pr = pre.data_ptr<float>();
+        for (long r = 0; r < rows; ++r) {
+            const float* row = pr + r * dSae;
+            for (long c = 0; c < n; ++c) {
+                const float mine = row[features[static_cast<size_t>(c)]];
+                long above = 0;
+                for (long j = 0; j < dSae && above < k; ++j) above += row[j] > mine;
+                if (above < k) o[r * n + c] = std::max(mine, 0.f);
+            }
+        }
         std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
         shape.push_back(n);
         return out.view(shape);
