@@ -1,5 +1,7 @@
 #include "TestSupport.h"
 
+#include "util/Error.h"
+
 #include <QDir>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -105,6 +107,21 @@ void writeByteLevelTokenizer(const std::string& dir) {
     }
     writeFile(dir + "/vocab.json", vocab + "}");
     writeFile(dir + "/merges.txt", "#version: 0.2\n");
+}
+
+void expectOneLineError(const std::function<void()>& fn, const std::vector<std::string>& mustContain) {
+    try {
+        fn();
+    } catch (const cs::Error& e) {
+        const std::string msg = e.what();
+        QVERIFY2(msg.find('\n') == std::string::npos, ("error is not one line: " + msg).c_str());
+        for (const auto& s : mustContain)
+            QVERIFY2(msg.find(s) != std::string::npos, ("error '" + msg + "' does not mention '" + s + "'").c_str());
+        return;
+    }
+    std::string all;
+    for (const auto& s : mustContain) all += " '" + s + "'";
+    QFAIL(("no cs::Error thrown; expected one mentioning" + all).c_str());
 }
 
 }  // namespace cstest

@@ -1,5 +1,6 @@
 #pragma once
 // Small helpers shared by the test executables: temp dirs, the reference Python, ../shared.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ std::string shellQuote(const std::string& s);
 // GPT-2's bytes_to_unicode for one byte, written again here so that synthetic tokenizer files do
 // not depend on the code under test.
 std::string byteChar(int b);
+// Runs `fn`, which must throw cs::Error with a one-line message holding every string of
+// `mustContain`; fails the current test otherwise.
+void expectOneLineError(const std::function<void()>& fn, const std::vector<std::string>& mustContain);
 // Writes vocab.json + merges.txt of a 256-piece byte-level BPE (no merges) into dir.
 void writeByteLevelTokenizer(const std::string& dir);
 

@@ -91,20 +91,6 @@ std::string steerArgs(const std::vector<std::string>& specs, const std::string& 
     return s;
 }
 
-void expectError(const std::function<void()>& fn, const std::vector<std::string>& mustContain) {
-    try {
-        fn();
-    } catch (const cs::Error& e) {
-        const std::string msg = e.what();
-        QVERIFY2(msg.find('\n') == std::string::npos, ("error is not one line: " + msg).c_str());
-        for (const auto& s : mustContain)
-            QVERIFY2(msg.find(s) != std::string::npos, ("error '" + msg + "' does not mention '" + s + "'").c_str());
-        return;
-    }
-    std::string all;
-    for (const auto& s : mustContain) all += " '" + s + "'";
-    QFAIL(("no cs::Error thrown; expected one mentioning" + all).c_str());
-}
 
 // A steering setting as the CLI and the reference both take it.
 struct Setting {
@@ -362,11 +348,11 @@ private Q_SLOTS:
                                  "3:ADD=1", "3:add=1@", "3:add=1@5-", "3:add=1@-5", "3:add=1@9-2", "3:add=1@middle",
                                  "3:add=1@1-2-3"}) {
             const std::string s = spec;
-            expectError([&] { cs::parseSteerSpec(s); }, {"--steer '" + s + "'"});
+            expectOneLineError([&] { cs::parseSteerSpec(s); }, {"--steer '" + s + "'"});
         }
         for (const char* cond : {"", "42", ">1", "42>", "42>x", "x>1", "42<1", "/42>1", "42>>1", "42>nan", "-1>0"}) {
             const std::string s = cond;
-            expectError([&] { cs::parseSteerCondition(s); }, {"--when '" + s + "'"});
+            expectOneLineError([&] { cs::parseSteerCondition(s); }, {"--when '" + s + "'"});
         }
     }
 
@@ -445,14 +431,14 @@ private Q_SLOTS:
         Json j = cs::steeringPlanToJson(plan);
         j["format"] = "circuitscope-session";
         writeFile(path, j.dump());
-        expectError([&] { cs::loadSteeringPreset(path); }, {path, "format"});
+        expectOneLineError([&] { cs::loadSteeringPreset(path); }, {path, "format"});
         j.erase("format");
         writeFile(path, j.dump());
-        expectError([&] { cs::loadSteeringPreset(path); }, {path, "format"});
+        expectOneLineError([&] { cs::loadSteeringPreset(path); }, {path, "format"});
         j = cs::steeringPlanToJson(plan);
         j["version"] = 2;
         writeFile(path, j.dump());
-        expectError([&] { cs::loadSteeringPreset(path); }, {path, "version"});
+        expectOneLineError([&] { cs::loadSteeringPreset(path); }, {path, "version"});
     }
 
     void tokensDifferingByHand() {
@@ -480,15 +466,15 @@ private Q_SLOTS:
         QVERIFY(same(cs::loadSteeringVector(vectors_ + "/direction.safetensors", "direction")));
         QVERIFY(same(cs::loadSteeringVector(vectors_ + "/two.safetensors", "b")));
         const std::string two = vectors_ + "/two.safetensors";
-        expectError([&] { cs::loadSteeringVector(two); }, {two, "2 tensors"});
-        expectError([&] { cs::loadSteeringVector(two, "c"); }, {two, "'c'"});
+        expectOneLineError([&] { cs::loadSteeringVector(two); }, {two, "2 tensors"});
+        expectOneLineError([&] { cs::loadSteeringVector(two, "c"); }, {two, "'c'"});
         const std::string npy = vectors_ + "/wrong_shape.npy";
-        expectError([&] { cs::loadSteeringVector(npy); }, {npy, "[2,128]"});
+        expectOneLineError([&] { cs::loadSteeringVector(npy); }, {npy, "[2,128]"});
         const std::string st = vectors_ + "/wrong_shape.safetensors";
-        expectError([&] { cs::loadSteeringVector(st); }, {st, "[128,2]"});
+        expectOneLineError([&] { cs::loadSteeringVector(st); }, {st, "[128,2]"});
         const std::string txt = vectors_ + "/direction.txt";
         writeFile(txt, "1 2 3");
-        expectError([&] { cs::loadSteeringVector(txt); }, {txt});
+        expectOneLineError([&] { cs::loadSteeringVector(txt); }, {txt});
         // A vector of the wrong width is refused when the plan is built, naming the hook.
         cs::SteeringPlan plan;
         cs::SteeringRule r;
@@ -496,7 +482,7 @@ private Q_SLOTS:
         r.hook = kVectorHook;
         r.direction = at::ones({5});
         plan.rules = {r};
-        expectError([&] { cs::Steering s(*model_, {}, plan); }, {"short", kVectorHook, "5"});
+        expectOneLineError([&] { cs::Steering s(*model_, {}, plan); }, {"short", kVectorHook, "5"});
     }
 
     void meanDifferenceMatchesReference() {
@@ -507,9 +493,9 @@ private Q_SLOTS:
         const double worst = (got.to(at::kDouble) - want).abs().max().item<double>();
         QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
         QVERIFY(want.abs().max().item<double>() > 0.1);  // a real difference, not two equal prompts
-        expectError([&] { cs::meanDifferenceVector(*model_, happy_, sad_, "blocks.9.hook_resid_post"); },
+        expectOneLineError([&] { cs::meanDifferenceVector(*model_, happy_, sad_, "blocks.9.hook_resid_post"); },
                     {"blocks.9.hook_resid_post"});
-        expectError([&] { cs::meanDifferenceVector(*model_, {1}, sad_, kVectorHook, 1); }, {"prompt A"});
+        expectOneLineError([&] { cs::meanDifferenceVector(*model_, {1}, sad_, kVectorHook, 1); }, {"prompt A"});
     }
 
     void cliMatchesReference() {
