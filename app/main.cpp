@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
     cs::cli::addSearchCommand(app, run);
     cs::cli::addLabelCommand(app, run);
     cs::cli::addSteerCommand(app, run);
+    cs::cli::addAttributeCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

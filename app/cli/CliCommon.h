@@ -64,6 +64,7 @@ void addFeatureCommand(CLI::App& app, CommandRunner& run);
 void addSearchCommand(CLI::App& app, CommandRunner& run);
 void addLabelCommand(CLI::App& app, CommandRunner& run);
 void addSteerCommand(CLI::App& app, CommandRunner& run);
+void addAttributeCommand(CLI::App& app, CommandRunner& run);
 // Set by SIGINT once a long command has asked for it (the command then saves and stops).
 std::atomic<bool>& interruptFlag();
 

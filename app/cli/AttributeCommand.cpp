@@ -1,0 +1,127 @@
+#include "cli/CliCommon.h"
+#include "cli/StoreCli.h"
+
+#include "attribution/Attribution.h"
+#include "attribution/GraphJson.h"
+#include "attribution/GraphPruning.h"
+#include "runtime/DemoBundle.h"
+#include "sae/SaeLoader.h"
+#include "store/FeatureStore.h"
+#include "util/Error.h"
+
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+namespace cs::cli {
+
+namespace {
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "#123" or "123": an id; else text that is one token, else a vocabulary piece.
+long targetId(const std::string& text, const LoadedModel& m) {
+    const long vocab = m.model->config().vocabSize;
+    std::string digits = !text.empty() && text[0] == '#' ? text.substr(1) : text;
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
+        const long id = digits.size() > 12 ? -1 : std::stol(digits);
+        if (id < 0 || id >= vocab)
+            throw Error("--target '" + text + "': not a token id of this model (0 to " + std::to_string(vocab - 1) + ")");
+        return id;
+    }
+    if (!m.tokenizer) throw Error("--target '" + text + "': this model has no tokenizer; give token ids");
+    const std::vector<int> ids = m.tokenizer->encode(text);
+    if (ids.size() == 1) return ids[0];
+    const int piece = m.tokenizer->idOf(text);
+    if (piece >= 0 && piece < vocab) return piece;
+    throw Error("--target '" + text + "' is " + std::to_string(ids.size()) +
+                " tokens here; give one token, a vocabulary piece, or an id");
+}
+
+}  // namespace
+
+void addAttributeCommand(CLI::App& app, CommandRunner& run) {
+    auto* cmd = app.add_subcommand("attribute", "Compute and prune an attribution graph (Neuronpedia's JSON), or re-prune a graph file");
+    struct Args {
+        std::string model;
+        std::vector<std::string> transcoders;
+        PromptArgs prompt;
+        std::vector<std::string> targets;
+        int maxLogits = 10;
+        double logitProbability = 0.95;
+        double nodeThreshold = 0.8, edgeThreshold = 0.98;
+        std::string out, in, db;
+        int batch = 64;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo'");
+    cmd->add_option("--transcoders", a->transcoders,
+                    "Transcoder paths (one per layer; layers without one keep their MLP as error nodes). "
+                    "With --model demo and none given, the demo's tc-L0..L3");
+    a->prompt.addTo(*cmd);
+    cmd->add_option("--target", a->targets, "Target token at the last position (#ID, ID, one-token text or a piece); repeatable");
+    cmd->add_option("--max-logits", a->maxLogits, "Without --target: at most this many target logits")->check(CLI::PositiveNumber);
+    cmd->add_option("--logit-probability", a->logitProbability,
+                    "Without --target: the most likely tokens until their probabilities sum to this")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--node-threshold", a->nodeThreshold, "Keep nodes up to this cumulative influence (1: all)")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--edge-threshold", a->edgeThreshold, "Keep links up to this cumulative influence (1: all)")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--batch", a->batch, "Target rows per backward pass")->check(CLI::PositiveNumber);
+    cmd->add_option("--db", a->db, "Feature store whose labels become the features' clerp");
+    cmd->add_option("--in", a->in, "A graph file to read instead of computing one (its thresholds are applied again)");
+    cmd->add_option("--out", a->out, "graph.json to write")->required();
+    cmd->callback([a, &run] {
+        run = [a] {
+            if (endsWith(a->out, ".svg") || endsWith(a->out, ".pdf") || endsWith(a->out, ".png"))
+                throw Error("--out " + a->out + ": rendering a graph to a figure needs the graph canvas, which is not built "
+                            "yet (docs/ROADMAP.md); write .json");
+            if (!endsWith(a->out, ".json")) throw Error("--out " + a->out + ": expected a .json file");
+            AttributionGraph graph;
+            if (!a->in.empty()) {
+                if (!a->model.empty()) throw Error("--in reads a graph; it takes no --model");
+                graph = loadGraph(a->in);
+            } else {
+                if (a->model.empty()) throw Error("attribute: give --model DIR|demo (or --in graph.json)");
+                LoadedModel m = loadModelAndTokenizer(a->model);
+                std::vector<std::string> paths = a->transcoders;
+                if (paths.empty() && a->model == "demo")
+                    for (const auto& d : demoSaeDirs())
+                        if (std::filesystem::path(d).filename().string().rfind("tc-", 0) == 0) paths.push_back(d);
+                if (paths.empty()) throw Error("attribute: give --transcoders PATH ... (one per layer)");
+                const auto ids = saeIdsFor(paths);
+                std::vector<AttributionTranscoder> tcs;
+                for (size_t i = 0; i < paths.size(); ++i) tcs.push_back({ids[i], loadSae(paths[i])});
+                AttributionOptions o;
+                for (const auto& t : a->targets) o.targets.push_back(targetId(t, m));
+                o.maxLogits = a->maxLogits;
+                o.logitProbability = a->logitProbability;
+                o.batch = a->batch;
+                const std::vector<long> tokens = promptIds(a->prompt, m);
+                graph = computeAttribution(*m.model, tcs, tokens, o);
+                graph.scan = a->model == "demo" ? "demo" : std::filesystem::path(a->model).filename().string();
+                graph.prompt = a->prompt.prompt;
+                graph.slug = "circuitscope-attribution";
+                for (long t : tokens) graph.tokenTexts.push_back(tokenLabel(m, t));
+                std::unique_ptr<FeatureStore> store;
+                if (!a->db.empty()) store = std::make_unique<FeatureStore>(a->db);
+                for (GraphNode& n : graph.nodes) {
+                    if (n.kind == NodeKind::Logit) n.label = tokenLabel(m, n.feature);
+                    else if (n.kind == NodeKind::Embedding) n.label = graph.tokenTexts[static_cast<size_t>(n.position)];
+                    else if (n.kind == NodeKind::Feature && store)
+                        n.label = store->label(graph.saeIds[static_cast<size_t>(n.layer)], n.feature);
+                }
+            }
+            graph = pruneGraph(graph, static_cast<float>(a->nodeThreshold), static_cast<float>(a->edgeThreshold));
+            saveGraph(a->out, graph);
+            printJson({{"out", a->out},
+                       {"nodes", graph.nodes.size()},
+                       {"links", graph.links.size()},
+                       {"replacement_score", graph.replacementScore},
+                       {"completeness_score", graph.completenessScore}});
+            return 0;
+        };
+    });
+}
+
+}  // namespace cs::cli
