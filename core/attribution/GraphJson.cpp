@@ -434,7 +434,9 @@ AttributionGraph graphFromJson(const Json& j, const std::string& where) {
 }
 
 void saveGraph(const std::string& path, const AttributionGraph& g) {
-    const std::string text = graphToJson(g).dump();
+    // Byte-level tokens are not always valid UTF-8 on their own (GPT-2's 0xFF): written as U+FFFD
+    // rather than refusing the whole graph.
+    const std::string text = graphToJson(g).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     namespace fs = std::filesystem;
     const fs::path target(path);
     const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp");

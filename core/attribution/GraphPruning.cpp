@@ -240,8 +240,10 @@ AttributionGraph pruneGraph(const AttributionGraph& g, float nodeThreshold, floa
     }
 
     // Dropping a node can strand its neighbours; repeat until every feature and error feeds
-    // something kept and every feature is fed by something kept.
-    for (;;) {
+    // something kept and every feature is fed by something kept. Thresholds of 1 promise the whole
+    // graph, so nodes that never reach the logits (the last layer's earlier positions) stay too.
+    const bool keepAll = nodeThreshold >= 1.0f && edgeThreshold >= 1.0f;
+    for (; !keepAll;) {
         std::vector<char> hasOut(n, 0), hasIn(n, 0);
         for (size_t l = 0; l < edges.size(); ++l) {
             if (!keepLink[l]) continue;
