@@ -14,6 +14,8 @@
 #include "ui/views/LogitLensView.h"
 #include "ui/views/SteeringComparisonView.h"
 #include "ui/views/SteeringView.h"
+#include "ui/views/GraphCanvas.h"
+#include "ui/views/GraphView.h"
 #include "ui/views/TokenStreamView.h"
 #include "ui/views/HeatmapPlot.h"
 
@@ -156,6 +158,8 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     browserDock_ = dock(tr("Feature browser"), "featureBrowserDock", browser_);
     steering_ = new SteeringView(session_);
     steeringDock_ = dock(tr("Steering"), "steeringDock", steering_);
+    graph_ = new GraphView(session_);
+    graphDock_ = dock(tr("Attribution graph"), "graphDock", graph_);
     setDockNestingEnabled(true);
     // All in one dock area (there is no central widget): the token strip above, the two heatmaps
     // side by side below it; the features at the selected token beside them, the dashboards
@@ -169,6 +173,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     splitDockWidget(featuresDock_, dashboardsDock_, Qt::Vertical);
     tabifyDockWidget(dashboardsDock_, browserDock_);
     tabifyDockWidget(browserDock_, steeringDock_);
+    tabifyDockWidget(steeringDock_, graphDock_);
     dashboardsDock_->raise();
 
     connect(features_, &FeaturesView::shadingChanged, this,
@@ -260,6 +265,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
         for (const auto& [d, title] : titles) d->setWindowTitle(r.steered ? tr("%1 (steered)").arg(title) : title);
     });
     connect(session_, &SessionController::failed, this, &MainWindow::showError);
+    connect(graph_, &GraphView::failed, this, &MainWindow::showError);
     connect(session_, &SessionController::progress, this, [this](int done, int total) {
         progress_->setRange(0, total);
         progress_->setValue(done);
@@ -326,6 +332,7 @@ void MainWindow::buildMenus() {
         else showError(tr("No dashboard is open (double-click a feature)."));
     });
     exportMenu->addAction(tr("Steering Comparison..."), this, [this] { chooseExport(steering_->comparisonView()); });
+    exportMenu->addAction(tr("Attribution Graph..."), this, [this] { chooseExport(graph_->canvas()); });
     file->addAction(tr("Export &Data (JSON)..."), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::chooseDataExport);
     file->addAction(tr("Export Steering Comparison (JSON)..."), this, &MainWindow::chooseSteeringDataExport);
     file->addSeparator();
@@ -361,7 +368,7 @@ void MainWindow::buildMenus() {
     for (QDockWidget* d : {tokensDock_, attentionDock_, lensDock_}) view->addAction(d->toggleViewAction());
     view->addSeparator();
     const std::pair<QDockWidget*, const char*> featureDocks[] = {
-        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}, {steeringDock_, "Ctrl+Alt+S"}};
+        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}, {steeringDock_, "Ctrl+Alt+S"}, {graphDock_, "Ctrl+Alt+G"}};
     for (const auto& [d, key] : featureDocks) {
         QAction* a = d->toggleViewAction();
         a->setShortcut(QKeySequence(tr(key)));
@@ -492,6 +499,7 @@ FigureSource* MainWindow::activeFigure() const {
         if (w == featuresDock_) return features_;
         if (w == dashboardsDock_ && currentDashboard()) return currentDashboard();
         if (w == steeringDock_) return steering_->comparisonView();
+        if (w == graphDock_) return graph_->canvas();
     }
     return attention_;
 }
@@ -626,6 +634,7 @@ void MainWindow::showEvent(QShowEvent* e) {
             tabifyDockWidget(featuresDock_, dashboardsDock_);
             tabifyDockWidget(dashboardsDock_, browserDock_);
             tabifyDockWidget(browserDock_, steeringDock_);
+            tabifyDockWidget(steeringDock_, graphDock_);
             featuresDock_->raise();
         } else {
             const int column = std::max(460, width() * 9 / 25);

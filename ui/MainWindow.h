@@ -27,6 +27,7 @@ class FeaturesView;
 class DashboardView;
 class FeatureBrowser;
 class SteeringView;
+class GraphView;
 class IndexJob;
 class FigureSource;
 struct SessionState;
@@ -60,6 +61,8 @@ public:
     QDockWidget* dashboardsDock() const { return dashboardsDock_; }
     SteeringView* steeringView() const { return steering_; }
     QDockWidget* steeringDock() const { return steeringDock_; }
+    GraphView* graphView() const { return graph_; }
+    QDockWidget* graphDock() const { return graphDock_; }
     // Adds a row for the feature to the Steering dock and brings the dock forward.
     void steerFeature(const QString& saeId, long index);
 
@@ -116,6 +119,8 @@ private:
     QDockWidget *featuresDock_, *dashboardsDock_, *browserDock_;
     SteeringView* steering_;
     QDockWidget* steeringDock_;
+    GraphView* graph_;
+    QDockWidget* graphDock_;
     IndexJob* indexJob_;
     QWidget* indexStatus_;
     QLabel* indexLabel_;

@@ -7,7 +7,10 @@
 #include "runtime/DemoBundle.h"
 #include "sae/SaeLoader.h"
 #include "store/FeatureStore.h"
+#include "ui/figures/HeadlessExport.h"
 #include "util/Error.h"
+
+#include <QApplication>
 
 #include <filesystem>
 #include <iostream>
@@ -70,13 +73,11 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--batch", a->batch, "Target rows per backward pass")->check(CLI::PositiveNumber);
     cmd->add_option("--db", a->db, "Feature store whose labels become the features' clerp");
     cmd->add_option("--in", a->in, "A graph file to read instead of computing one (its thresholds are applied again)");
-    cmd->add_option("--out", a->out, "graph.json to write")->required();
+    cmd->add_option("--out", a->out, "graph.json to write, or a figure of the pruned graph (.svg, .pdf, .png)")->required();
     cmd->callback([a, &run] {
         run = [a] {
-            if (endsWith(a->out, ".svg") || endsWith(a->out, ".pdf") || endsWith(a->out, ".png"))
-                throw Error("--out " + a->out + ": rendering a graph to a figure needs the graph canvas, which is not built "
-                            "yet (docs/ROADMAP.md); write .json");
-            if (!endsWith(a->out, ".json")) throw Error("--out " + a->out + ": expected a .json file");
+            const bool figure = endsWith(a->out, ".svg") || endsWith(a->out, ".pdf") || endsWith(a->out, ".png");
+            if (!figure && !endsWith(a->out, ".json")) throw Error("--out " + a->out + ": expected .json, or .svg, .pdf or .png for a figure");
             AttributionGraph graph;
             if (!a->in.empty()) {
                 if (!a->model.empty()) throw Error("--in reads a graph; it takes no --model");
@@ -113,7 +114,18 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
                 }
             }
             graph = pruneGraph(graph, static_cast<float>(a->nodeThreshold), static_cast<float>(a->edgeThreshold));
-            saveGraph(a->out, graph);
+            if (figure) {
+                // Qt starts only now, to draw: the graph is computed (or read) without it.
+                prepareOffscreenQt();
+                int argc = 1;
+                char name[] = "circuitscope";
+                char* argv[] = {name, nullptr};
+                QApplication qapp(argc, argv);
+                const QString error = ui::exportGraphFigure(graph, QString::fromStdString(a->out));
+                if (!error.isEmpty()) throw Error(error.toStdString());
+            } else {
+                saveGraph(a->out, graph);
+            }
             printJson({{"out", a->out},
                        {"nodes", graph.nodes.size()},
                        {"links", graph.links.size()},

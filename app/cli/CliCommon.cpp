@@ -104,3 +104,22 @@ void printJson(const nlohmann::json& j) {
     std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 }  // namespace cs::cli
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cstdlib>
+namespace cs::cli {
+void prepareOffscreenQt() {
+    // No display needed: Qt's offscreen platform renders the same widgets.
+    if (!std::getenv("QT_QPA_PLATFORM")) setenv("QT_QPA_PLATFORM", "offscreen", 1);
+    // Qt wants a private runtime directory and warns on every run without one (as root
+    // under a bare shell, say): give it one so scripted output stays clean.
+    if (!std::getenv("XDG_RUNTIME_DIR")) {
+        const std::string dir = "/tmp/circuitscope-runtime-" + std::to_string(::getuid());
+        ::mkdir(dir.c_str(), 0700);
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) == 0 && st.st_uid == ::getuid() && (st.st_mode & 0777) == 0700)
+            setenv("XDG_RUNTIME_DIR", dir.c_str(), 1);
+    }
+}
+}  // namespace cs::cli

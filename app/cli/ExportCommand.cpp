@@ -89,17 +89,7 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--out", a->out, "Output file: .png, .svg or .pdf (the figure) or .json (its data)")->required();
     cmd->callback([a, &run] {
         run = [a] {
-            // No display needed: Qt's offscreen platform renders the same widgets.
-            if (!std::getenv("QT_QPA_PLATFORM")) setenv("QT_QPA_PLATFORM", "offscreen", 1);
-            // Qt wants a private runtime directory and warns on every run without one (as root
-            // under a bare shell, say): give it one so scripted output stays clean.
-            if (!std::getenv("XDG_RUNTIME_DIR")) {
-                const std::string dir = "/tmp/circuitscope-runtime-" + std::to_string(::getuid());
-                ::mkdir(dir.c_str(), 0700);
-                struct stat st {};
-                if (::stat(dir.c_str(), &st) == 0 && st.st_uid == ::getuid() && (st.st_mode & 0777) == 0700)
-                    setenv("XDG_RUNTIME_DIR", dir.c_str(), 1);
-            }
+            prepareOffscreenQt();
             if (a->view != "dashboard" && a->prompt.empty()) {
                 std::fprintf(stderr, "circuitscope: error: --prompt is required for --view %s\n", a->view.c_str());
                 return 1;

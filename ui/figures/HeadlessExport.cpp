@@ -6,6 +6,7 @@
 #include "ui/views/AttentionView.h"
 #include "ui/views/DashboardView.h"
 #include "ui/views/FeaturesView.h"
+#include "ui/views/GraphCanvas.h"
 #include "ui/views/LogitLensView.h"
 #include "ui/views/SteeringComparisonView.h"
 #include "ui/views/TokenStreamView.h"
@@ -75,6 +76,15 @@ QString exportSteeringComparison(const SteeringComparison& c, const QString& out
     view.setComparison(c);
     if (data) return writeJson(out, view.toJson());
     return exportFigure(view, out);
+}
+
+QString exportGraphFigure(const AttributionGraph& graph, const QString& out) {
+    if (figureFormat(out).isEmpty()) return QObject::tr("%1: unknown figure format (use .png, .svg or .pdf)").arg(out);
+    if (graph.nodes.empty()) return QObject::tr("%1: the graph has no nodes").arg(out);
+    GraphCanvas canvas;
+    canvas.setGraph(graph);
+    canvas.resize(canvas.figureSize());
+    return exportFigure(canvas, out);
 }
 
 QString exportHeadless(const HeadlessExportRequest& r) {

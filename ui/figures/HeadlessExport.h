@@ -7,6 +7,7 @@
 
 namespace cs {
 struct SteeringComparison;
+struct AttributionGraph;
 }
 
 namespace cs::ui {
@@ -35,5 +36,10 @@ QString exportHeadless(const HeadlessExportRequest& request);
 // it) drawn by the GUI's SteeringComparisonView to PNG/SVG/PDF, or its JSON for FILE.json. Needs a
 // QApplication. Returns an empty string on success, else the error.
 QString exportSteeringComparison(const SteeringComparison& comparison, const QString& out);
+
+// `attribute --out FILE.(png|svg|pdf)`: a graph drawn by the GUI's GraphCanvas, as the Attribution
+// graph dock shows it fitted (its pinned and clicked nodes with their links). Needs a
+// QApplication. Returns an empty string on success, else the error.
+QString exportGraphFigure(const AttributionGraph& graph, const QString& out);
 
 }  // namespace cs::ui
