@@ -8,6 +8,7 @@
 #include "ui/views/AttentionView.h"
 #include "ui/views/FeaturesView.h"
 #include "ui/views/LogitLensView.h"
+#include "ui/views/GraphView.h"
 #include "ui/views/SteeringView.h"
 #include "ui/views/TokenStreamView.h"
 
@@ -48,16 +49,17 @@ int runGui(int argc, char** argv) {
     // view) once the first run has finished, save it, and quit.
     QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
     QCommandLineOption shotViewOpt("screenshot-view",
-                                   "With --screenshot: grab only tokens, attention, logit-lens, features, dashboard or steering", "VIEW");
+                                   "With --screenshot: grab only tokens, attention, logit-lens, features, dashboard, steering or graph", "VIEW");
     QCommandLineOption shotDelayOpt("screenshot-delay", "With --screenshot: wait MS after the first run (default 500)", "MS");
     QCommandLineOption featureOpt("open-feature", "After the first run, open the dashboard of SAE:INDEX (and select that feature)",
                                   "SAE:INDEX");
     QCommandLineOption presetOpt("steer-preset", "After the first run, load this steering preset into the Steering dock", "FILE");
+    QCommandLineOption graphOpt("open-graph", "After the first run, open this attribution graph file in the graph dock", "FILE");
     QCommandLineOption positionOpt("position", "After the first run, select token POSITION", "POSITION");
     QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
     // For the start-up benchmark: quit as soon as the first run is on screen.
     QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
-    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
+    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &graphOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
     parser.process(app);
 
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
@@ -118,6 +120,17 @@ int runGui(int argc, char** argv) {
             window.steeringDock()->raise();
         });
     }
+    if (parser.isSet(graphOpt)) {
+        const QString graph = parser.value(graphOpt);
+        auto once = std::make_shared<QMetaObject::Connection>();
+        *once = QObject::connect(&session, &SessionController::runFinished, &window, [&window, graph, once] {
+            QObject::disconnect(*once);
+            const QString error = window.graphView()->openGraph(graph);
+            if (!error.isEmpty()) std::fprintf(stderr, "%s\n", qPrintable(error));
+            window.graphDock()->show();
+            window.graphDock()->raise();
+        });
+    }
     if (parser.isSet(quitOpt)) {
         QObject::connect(&session, &SessionController::runFinished, &window, [&window] {
             window.repaint();
@@ -135,6 +148,7 @@ int runGui(int argc, char** argv) {
             else if (view == "features") w = window.featuresDock();
             else if (view == "dashboard") w = window.dashboardsDock();
             else if (view == "steering") w = window.steeringDock();
+            else if (view == "graph") w = window.graphDock();
             w->grab().save(file);
             QApplication::quit();
         };

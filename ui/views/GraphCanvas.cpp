@@ -148,6 +148,18 @@ GraphCanvas::View GraphCanvas::fitView(const QSizeF& size) const {
 }
 
 void GraphCanvas::fitToView() {
+    // A tall, narrow dock would leave most of its height empty under one uniform zoom: rows are
+    // spread to the widget's shape first (never closer than the layout's own spacing).
+    const QRectF area = plotArea(size());
+    if (!world_.isEmpty() && area.width() > 1) {
+        const double wanted = std::max(kRowHeight, area.height() / area.width() * world_.width() / (world_.height() / rowHeight_));
+        const double factor = wanted / rowHeight_;
+        if (std::abs(factor - 1.0) > 1e-9) {
+            for (QPointF& p : pos_) p.setY(p.y() * factor);
+            world_.setHeight(world_.height() * factor);
+            rowHeight_ = wanted;
+        }
+    }
     const View v = fitView(size());
     zoom_ = v.zoom;
     offset_ = v.offset;

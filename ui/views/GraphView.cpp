@@ -122,7 +122,8 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
     split->addWidget(side);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
-    side->setMinimumWidth(0);
+    // Wide enough to read a node's label beside its weight; the canvas takes the rest.
+    side->setMinimumWidth(200);
     split->setChildrenCollapsible(true);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
