@@ -18,6 +18,7 @@
 #include <QSettings>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,12 +90,18 @@ int runGui(int argc, char** argv) {
         if (dir.isEmpty()) dir = demoModel;
         if (!dir.isEmpty()) window.openModel(dir);
     }
+    // Launch options that act on the first run's result, each once.
+    auto afterFirstRun = [&session, &window](std::function<void()> fn) {
+        auto once = std::make_shared<QMetaObject::Connection>();
+        *once = QObject::connect(&session, &SessionController::runFinished, &window, [fn, once] {
+            QObject::disconnect(*once);
+            fn();
+        });
+    };
     if (parser.isSet(featureOpt) || parser.isSet(positionOpt)) {
         const QString feature = parser.value(featureOpt);
         const int position = parser.isSet(positionOpt) ? parser.value(positionOpt).toInt() : -1;
-        auto once = std::make_shared<QMetaObject::Connection>();
-        *once = QObject::connect(&session, &SessionController::runFinished, &window, [&window, &session, feature, position, once] {
-            QObject::disconnect(*once);
+        afterFirstRun([&window, &session, feature, position] {
             if (position >= 0) session.selectPosition(position);
             const int colon = feature.lastIndexOf(':');
             if (colon > 0) {
@@ -111,9 +118,7 @@ int runGui(int argc, char** argv) {
     }
     if (parser.isSet(presetOpt)) {
         const QString preset = parser.value(presetOpt);
-        auto once = std::make_shared<QMetaObject::Connection>();
-        *once = QObject::connect(&session, &SessionController::runFinished, &window, [&window, preset, once] {
-            QObject::disconnect(*once);
+        afterFirstRun([&window, preset] {
             const QString error = window.steeringView()->loadPreset(preset);
             if (!error.isEmpty()) std::fprintf(stderr, "%s\n", qPrintable(error));
             window.steeringDock()->show();
@@ -122,9 +127,7 @@ int runGui(int argc, char** argv) {
     }
     if (parser.isSet(graphOpt)) {
         const QString graph = parser.value(graphOpt);
-        auto once = std::make_shared<QMetaObject::Connection>();
-        *once = QObject::connect(&session, &SessionController::runFinished, &window, [&window, graph, once] {
-            QObject::disconnect(*once);
+        afterFirstRun([&window, graph] {
             const QString error = window.graphView()->openGraph(graph);
             if (!error.isEmpty()) std::fprintf(stderr, "%s\n", qPrintable(error));
             window.graphDock()->show();
