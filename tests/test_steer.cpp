@@ -6,6 +6,7 @@
 // setting it could be confused with), so a no-op or a mixed-up mode cannot pass.
 // Plus the SPEC / COND parsers, the CLI's one-line errors, presets, vector files and
 // meanDifferenceVector.
+#include "SteeringAsserts.h"
 #include "TestSupport.h"
 
 #include "model/Generation.h"
@@ -408,20 +409,8 @@ private Q_SLOTS:
         const cs::SteeringPlan back = cs::loadSteeringPreset(path);
         QCOMPARE(back.rules.size(), size_t(3));
         for (size_t i = 0; i < 3; ++i) {
-            const cs::SteeringRule &a = plan.rules[i], &b = back.rules[i];
-            QCOMPARE(b.isVector(), a.isVector());
-            QCOMPARE(b.saeId, a.saeId);
-            QCOMPARE(b.feature, a.feature);
-            QCOMPARE(b.mode, a.mode);
-            QCOMPARE(b.value, a.value);
-            QCOMPARE(b.positions.toString(), a.positions.toString());
-            QCOMPARE(b.enabled, a.enabled);
-            QCOMPARE(b.conditional, a.conditional);
-            QCOMPARE(b.label, a.label);
-            QCOMPARE(b.unit, a.unit);
-            QCOMPARE(b.vectorName, a.vectorName);
-            QCOMPARE(b.hook, a.hook);
-            if (a.isVector()) QVERIFY(at::equal(b.direction, a.direction));
+            compareSteeringRules(plan.rules[i], back.rules[i]);
+            if (QTest::currentTestFailed()) return;
         }
         QVERIFY(back.condition.has_value());
         QCOMPARE(back.condition->saeId, std::string("tc-L3"));

@@ -2,6 +2,7 @@
 // slider continues the prompt steered, and the text shown is exactly what core's generateSteered
 // makes for the same plan; a newer slider value supersedes the run in flight (only its result is
 // shown); the session's own run can be steered too; presets and session files keep the rows.
+#include "SteeringAsserts.h"
 #include "TestSupport.h"
 
 #include "model/Generation.h"
@@ -72,25 +73,9 @@ bool waitForComparison(SteeringView* v, int timeoutMs = kWaitMs) {
     return spy.wait(timeoutMs);
 }
 
-void compareRules(const cs::SteeringRule& a, const cs::SteeringRule& b) {
-    QCOMPARE(a.saeId, b.saeId);
-    QCOMPARE(a.feature, b.feature);
-    QCOMPARE(a.vectorName, b.vectorName);
-    QCOMPARE(a.hook, b.hook);
-    QCOMPARE(a.direction.defined(), b.direction.defined());
-    if (a.direction.defined()) QVERIFY(at::equal(a.direction.to(at::kFloat), b.direction.to(at::kFloat)));
-    QCOMPARE(a.mode, b.mode);
-    QCOMPARE(a.value, b.value);
-    QCOMPARE(a.positions.toString(), b.positions.toString());
-    QCOMPARE(a.enabled, b.enabled);
-    QCOMPARE(a.conditional, b.conditional);
-    QCOMPARE(a.label, b.label);
-    QCOMPARE(a.unit, b.unit);
-}
-
 void comparePlans(const cs::SteeringPlan& a, const cs::SteeringPlan& b) {
     QCOMPARE(a.rules.size(), b.rules.size());
-    for (size_t i = 0; i < a.rules.size(); ++i) compareRules(a.rules[i], b.rules[i]);
+    for (size_t i = 0; i < a.rules.size(); ++i) compareSteeringRules(a.rules[i], b.rules[i]);
     QCOMPARE(a.condition.has_value(), b.condition.has_value());
     if (a.condition) QCOMPARE(a.condition->toString(), b.condition->toString());
 }

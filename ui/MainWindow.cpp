@@ -553,25 +553,23 @@ QString MainWindow::exportSteeringData(const QString& path) {
 }
 
 void MainWindow::chooseSteeringDataExport() {
-    QSettings settings;
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export the steering comparison"),
-                                                      settings.value("exportDir", QDir::homePath()).toString() + "/steering.json",
-                                                      tr("JSON (*.json)"));
-    if (path.isEmpty()) return;
-    settings.setValue("exportDir", QFileInfo(path).path());
-    const QString error = exportSteeringData(path);
-    if (!error.isEmpty()) showError(error);
-    else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+    chooseJsonExport(tr("Export the steering comparison"), "steering.json",
+                     [this](const QString& path) { return exportSteeringData(path); });
 }
 
 void MainWindow::chooseDataExport() {
+    chooseJsonExport(tr("Export the run's data"), "run.json", [this](const QString& path) { return exportData(path); });
+}
+
+void MainWindow::chooseJsonExport(const QString& title, const QString& defaultName,
+                                  const std::function<QString(const QString&)>& write) {
     QSettings settings;
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export the run's data"),
-                                                      settings.value("exportDir", QDir::homePath()).toString() + "/run.json",
+    const QString path = QFileDialog::getSaveFileName(this, title,
+                                                      settings.value("exportDir", QDir::homePath()).toString() + "/" + defaultName,
                                                       tr("JSON (*.json)"));
     if (path.isEmpty()) return;
     settings.setValue("exportDir", QFileInfo(path).path());
-    const QString error = exportData(path);
+    const QString error = write(path);
     if (!error.isEmpty()) showError(error);
     else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
 }

@@ -6,6 +6,8 @@
 
 #include <QMainWindow>
 
+#include <functional>
+
 class QLineEdit;
 class QSpinBox;
 class QDoubleSpinBox;
@@ -88,6 +90,9 @@ private:
     void chooseExport(FigureSource* view);
     void chooseDataExport();
     void chooseSteeringDataExport();
+    // Asks for a .json path (remembering the folder), writes through `write`, reports the result.
+    void chooseJsonExport(const QString& title, const QString& defaultName,
+                          const std::function<QString(const QString&)>& write);
     void rememberRecent(const QString& dir);
     void refreshRecentMenu();
     void setThemeKind(int kind);
