@@ -65,7 +65,7 @@ void addSteerCommand(CLI::App& app, CommandRunner& run) {
     a->prompt.addTo(*cmd);
     a->sampling.addTo(*cmd);
     cmd->add_option("--steer", a->specs,
-                    "[SAE_ID/]FEATURE:MODE[=VALUE][@POSITIONS]; MODE add|clamp|ablate, POSITIONS all|prompt|generated|I-J. Repeatable");
+                    "[SAE_ID/]FEATURE:MODE[=VALUE][@POSITIONS]; MODE add|clamp|ablate|scale, POSITIONS all|prompt|generated|I-J. Repeatable");
     cmd->add_option("--when", a->when, "[SAE_ID/]FEATURE>THRESHOLD: steer only where that feature, unsteered, exceeds it");
     cmd->add_option("--preset", a->preset, "Steering preset (JSON, as the GUI saves it); --steer rows are added to it");
     cmd->add_flag("--json", a->json,

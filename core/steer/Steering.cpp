@@ -138,7 +138,7 @@ struct Steering::State {
     long promptLength = 0;
     std::vector<HookPlan> hooks;
     std::vector<SteeringSae> saes;
-    // Per SAE index with clamp or ablate rows: reads just the features those rows steer.
+    // Per SAE index with clamp, ablate or scale rows: reads just the features those rows steer.
     std::map<int, FeatureReader> readers;
     // Transcoder rows read their activation at the input hook; the output hook, later in the same
     // forward, finds it here: per SAE index, the reader's output at the input hook [B, P, n].
@@ -213,7 +213,7 @@ Steering::Steering(const Transformer& model, std::vector<SteeringSae> saes, Stee
             if (!at::isfinite(row.dir).all().item<bool>()) throw Error(where + ": the vector holds NaN or Inf");
             row.dirNorm2 = row.dir.dot(row.dir).item<double>();
             if (r.mode != SteerMode::Add && row.dirNorm2 <= 0)
-                throw Error(where + ": clamp and ablate need a non-zero vector");
+                throw Error(where + ": clamp, ablate and scale need a non-zero vector");
             hook = r.hook;
         } else {
             row.sae = findSae(r.saeId, where);
@@ -393,7 +393,7 @@ void Steering::install(Hooks& hooks) const {
                         a = at::dot(flat.reshape({-1}).to(at::kFloat), row.dir).item<double>() / row.dirNorm2;
                     else if (row.mode != SteerMode::Add)
                         a = codesOf(row.sae).data_ptr<float>()[row.code];
-                    c[static_cast<size_t>(r)] = static_cast<float>(row.value - a);
+                    c[static_cast<size_t>(r)] = static_cast<float>(row.mode == SteerMode::Scale ? (row.value - 1) * a : row.value - a);
                 }
                 if (R == 1) {
                     x = at::add(flat, h.rows[0].dir.to(x.scalar_type()), c[0]).view(x.sizes());
@@ -401,14 +401,16 @@ void Steering::install(Hooks& hooks) const {
                 }
                 coef = at::tensor(c, at::kFloat).view({1, 1, R});
             } else {
-                // coef = value - a (clamp, ablate) or value (add), per batch row and position.
+                // coef = value - a (clamp, ablate), (value - 1) * a (scale) or value (add), per batch
+                // row and position.
                 coef = h.values.expand({B, P, R}).clone();
                 for (long r = 0; r < R; ++r) {
                     const RowPlan& row = h.rows[static_cast<size_t>(r)];
                     if (row.mode == SteerMode::Add) continue;
                     const at::Tensor a = row.sae < 0 ? at::matmul(flat.to(at::kFloat), row.dir) / row.dirNorm2
                                                      : codesOf(row.sae).select(-1, row.code);
-                    coef.select(-1, r).sub_(a);
+                    if (row.mode == SteerMode::Scale) coef.select(-1, r).copy_(a * (row.value - 1));
+                    else coef.select(-1, r).sub_(a);
                 }
                 coef.mul_(at::from_blob(m.data(), {1, P, R}, at::kFloat));
             }

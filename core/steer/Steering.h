@@ -8,6 +8,7 @@
 //   add:    x += value * d
 //   clamp:  x += (value - a) * d
 //   ablate: x += (0 - a) * d
+//   scale:  x += (value - 1) * a * d   (the coefficient becomes value x a)
 // Feature rows: d = W_dec[feature] as loaded (the hook is the SAE's output hook) and a = the SAE's
 // activation of that feature at that position (transcoders: encoded from their input hook). This is
 // splicing with the error term kept: only the steered feature's contribution changes.

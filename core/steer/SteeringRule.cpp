@@ -51,6 +51,7 @@ const char* steerModeName(SteerMode m) {
     case SteerMode::Add: return "add";
     case SteerMode::Clamp: return "clamp";
     case SteerMode::Ablate: return "ablate";
+    case SteerMode::Scale: return "scale";
     }
     return "add";
 }
@@ -59,7 +60,8 @@ SteerMode parseSteerMode(const std::string& s, const std::string& where) {
     if (s == "add") return SteerMode::Add;
     if (s == "clamp") return SteerMode::Clamp;
     if (s == "ablate") return SteerMode::Ablate;
-    throw Error(where + ": unknown mode '" + s + "' (expected add, clamp or ablate)");
+    if (s == "scale") return SteerMode::Scale;
+    throw Error(where + ": unknown mode '" + s + "' (expected add, clamp, ablate or scale)");
 }
 
 bool PositionRange::contains(long p, long promptLength) const {

@@ -15,10 +15,13 @@ enum class SteerMode {
     Add,     // activation += value * direction
     Clamp,   // activation += (value - a) * direction, a = the current coefficient along it
     Ablate,  // clamp to 0
+    // activation += (value - 1) * a * direction: the coefficient becomes value x a (a as it arrives
+    // at the hook). For interventions from an attribution graph ("scale this feature by 2").
+    Scale,
 };
 
 const char* steerModeName(SteerMode m);
-// "add" | "clamp" | "ablate"; throws cs::Error naming `where` otherwise.
+// "add" | "clamp" | "ablate" | "scale"; throws cs::Error naming `where` otherwise.
 SteerMode parseSteerMode(const std::string& s, const std::string& where);
 
 // Absolute token positions (0 = the first token of the prompt, BOS included when there is one).
@@ -67,7 +70,7 @@ struct SteeringPlan {
     bool active() const;  // any enabled row
 };
 
-// SPEC = [SAE_ID/]FEATURE:MODE[=VALUE][@POSITIONS]. add and clamp need a VALUE; ablate takes none
+// SPEC = [SAE_ID/]FEATURE:MODE[=VALUE][@POSITIONS]. add, clamp and scale need a VALUE; ablate takes none
 // (or =0). Throws cs::Error quoting the spec and saying what is wrong.
 SteeringRule parseSteerSpec(const std::string& spec);
 std::string toSpecString(const SteeringRule& r);  // feature rows only
