@@ -5,9 +5,12 @@
 //
 // With --gpt2-small: a randomly initialised model of GPT-2 small's shape (12 layers, d_model 768,
 // vocab 50257) with random JumpReLU transcoders of 4096 features on every layer (about 32 active
-// per position), at the prompt lengths given with --lengths, to show how the cost scales.
+// per position), at the prompt lengths given with --lengths, to show how the cost scales. With
+// --min-link-share S1,S2: each length again with links below that share of their row's total
+// |weight| dropped while building, against the first (unthresholded) graph of the same run: links,
+// time, and how much of the pruned graph's node set and scores survive.
 //
-//   bench_attribution [--threads N] [--tokens T] [--batch B] [--gpt2-small [--lengths 2,4]]
+//   bench_attribution [--threads N] [--tokens T] [--batch B] [--gpt2-small [--lengths 2,4] [--min-link-share 0.001]]
 #include "attribution/Attribution.h"
 #include "attribution/GraphPruning.h"
 #include "model/ModelLoader.h"
@@ -85,7 +88,14 @@ cs::AttributionTranscoder randomTranscoder(int layer, long d, long features) {
     return {"tc-L" + std::to_string(layer), std::make_shared<cs::Sae>(c, w)};
 }
 
-void benchGpt2Small(const std::vector<int>& lengths, int batch) {
+// The share of `a`'s node ids that `b` has too.
+double nodeOverlap(const cs::AttributionGraph& a, const cs::AttributionGraph& b) {
+    long kept = 0;
+    for (const auto& n : a.nodes) kept += b.findNode(n.id) >= 0;
+    return a.nodes.empty() ? 1.0 : static_cast<double>(kept) / static_cast<double>(a.nodes.size());
+}
+
+void benchGpt2Small(const std::vector<int>& lengths, int batch, const std::vector<double>& shares) {
     auto model = randomGpt2Small();
     std::vector<cs::AttributionTranscoder> tcs;
     for (int l = 0; l < 12; ++l) tcs.push_back(randomTranscoder(l, 768, 4096));
@@ -94,18 +104,26 @@ void benchGpt2Small(const std::vector<int>& lengths, int batch) {
     for (int T : lengths) {
         std::vector<long> prompt;
         for (int t = 0; t < T; ++t) prompt.push_back(1000 + 37 * t);
-        cs::AttributionOptions o;
-        o.batch = batch;
-        const auto t0 = std::chrono::steady_clock::now();
-        cs::AttributionGraph g = cs::computeAttribution(*model, tcs, prompt, o);
-        const double compute = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const auto t1 = std::chrono::steady_clock::now();
-        cs::AttributionGraph p = cs::pruneGraph(g, 0.8f, 0.98f);
-        const double prune = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        long rows = 0;
-        for (const auto& n : g.nodes) rows += n.kind == cs::NodeKind::Feature || n.kind == cs::NodeKind::Logit;
-        std::printf("  %3d tokens: %6ld target rows, %9zu links; compute %.1f s, prune %.2f s; pruned %zu nodes\n", T,
-                    rows, g.links.size(), compute, prune, p.nodes.size());
+        cs::AttributionGraph first;
+        for (size_t k = 0; k <= shares.size(); ++k) {
+            cs::AttributionOptions o;
+            o.batch = batch;
+            o.minLinkShare = k == 0 ? 0.0 : shares[k - 1];
+            const auto t0 = std::chrono::steady_clock::now();
+            cs::AttributionGraph g = cs::computeAttribution(*model, tcs, prompt, o);
+            const double compute = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const auto t1 = std::chrono::steady_clock::now();
+            cs::AttributionGraph p = cs::pruneGraph(g, 0.8f, 0.98f);
+            const double prune = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+            long rows = 0;
+            for (const auto& n : g.nodes) rows += n.kind == cs::NodeKind::Feature || n.kind == cs::NodeKind::Logit;
+            std::printf("  %3d tokens, min link share %g: %6ld target rows, %9zu links; compute %.1f s, prune %.2f s; "
+                        "pruned %zu nodes, replacement %.4f, completeness %.4f", T, o.minLinkShare, rows, g.links.size(),
+                        compute, prune, p.nodes.size(), p.replacementScore, p.completenessScore);
+            if (k == 0) first = p;
+            else std::printf("; has %.1f%% of the unthresholded pruned nodes", 100 * nodeOverlap(first, p));
+            std::printf("\n");
+        }
     }
 }
 
@@ -120,6 +138,7 @@ int main(int argc, char** argv) {
     int threads = 2, tokens = 16, batch = 64;
     bool gpt2 = false;
     std::vector<int> lengths{2, 4};
+    std::vector<double> shares;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--gpt2-small") gpt2 = true;
@@ -133,13 +152,22 @@ int main(int argc, char** argv) {
                 p = q + 1;
             }
         }
+        if (a == "--min-link-share" && i + 1 < argc) {
+            std::string list = argv[++i];
+            for (size_t p = 0; p < list.size();) {
+                size_t q = list.find(',', p);
+                if (q == std::string::npos) q = list.size();
+                shares.push_back(std::stod(list.substr(p, q - p)));
+                p = q + 1;
+            }
+        }
         if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
         else if (a == "--tokens" && i + 1 < argc) tokens = std::stoi(argv[++i]);
         else if (a == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
     }
     cs::setComputeThreads(threads);
     if (gpt2) {
-        benchGpt2Small(lengths, batch);
+        benchGpt2Small(lengths, batch, shares);
         return 0;
     }
     const std::string dir = cs::resolveModelDir("demo");

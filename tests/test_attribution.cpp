@@ -1,9 +1,10 @@
 // `circuitscope attribute` against an independent float64 reference (tests/reference/ref_attribution.py):
-// a random GPT-2 with one random JumpReLU transcoder per layer, nothing pruned, and every node and
-// EVERY edge weight of the unpruned graph compared (a missing link counts as weight 0). The
-// reference checks its own frozen model first (affine in the node writes, reproduces the clean
-// forward), so a disagreement here points at the C++ side or at a convention, not at the reference.
-// Plus the logit selection (--max-logits, --logit-probability, --target) and the one-line errors.
+// a random GPT-2 with one random JumpReLU transcoder per layer (or skip transcoders, or random TopK
+// residual-stream SAEs), nothing pruned, and every node and EVERY edge weight of the unpruned graph
+// compared (a missing link counts as weight 0). The reference checks its own frozen model first
+// (affine in the node writes, reproduces the clean forward), so a disagreement here points at the
+// C++ side or at a convention, not at the reference. Plus the logit selection (--max-logits,
+// --logit-probability, --target, --logit-diff), graph files read back, and the one-line errors.
 #include "TestSupport.h"
 
 #include <nlohmann/json.hpp>
@@ -60,7 +61,7 @@ class TestAttribution : public QObject {
     // The same weights twice: model_ has no tokenizer (labels are "<id>", so the numbers are tested
     // apart from any text handling), textModel_ has a byte-level one.
     std::string dir_, model_, textModel_;
-    std::vector<std::string> transcoders_;
+    std::vector<std::string> transcoders_, skipTranscoders_, residualSaes_;
 
     CliResult cli(const std::string& args) {
         static int n = 0;
@@ -71,17 +72,23 @@ class TestAttribution : public QObject {
         return r;
     }
 
-    std::string transcoderArgs() const {
-        std::string s = " --transcoders";
-        for (const auto& p : transcoders_) s += " " + shellQuote(p);
+    // " FLAG p1 p2 ...", as both the CLI and the reference take them.
+    static std::string pathArgs(const char* flag, const std::vector<std::string>& paths) {
+        std::string s = std::string(" ") + flag;
+        for (const auto& p : paths) s += " " + shellQuote(p);
         return s;
     }
+    std::string transcoderArgs() const { return pathArgs("--transcoders", transcoders_); }
+
+    static Json readJson(const std::string& path) { return Json::parse(readFile(path)); }
 
     // The CLI's unpruned graph for `extra` (selection options), parsed; "" or why there is none.
+    // `dicts`: the transcoder or SAE arguments (default: the JumpReLU transcoders).
     std::string cliGraph(const std::string& name, const std::string& extra, Json* graph, const char* tokens = kTokens,
-                         const std::string& model = "") {
+                         const std::string& model = "", const std::string& dicts = "") {
         const std::string out = dir_ + "/" + name + ".json";
-        const CliResult r = cli("--model " + shellQuote(model.empty() ? model_ : model) + transcoderArgs() + " --tokens " + tokens +
+        const CliResult r = cli("--model " + shellQuote(model.empty() ? model_ : model) +
+                                (dicts.empty() ? transcoderArgs() : dicts) + " --tokens " + tokens +
                                 " --node-threshold 1 --edge-threshold 1 " + extra + " --out " + shellQuote(out));
         if (r.rc != 0) return name + ": attribute failed (" + std::to_string(r.rc) + "): " + r.err;
         try {
@@ -92,12 +99,11 @@ class TestAttribution : public QObject {
         return "";
     }
 
-    Json reference(const std::string& name, const std::string& extra, const char* tokens = kTokens) {
+    Json reference(const std::string& name, const std::string& extra, const char* tokens = kTokens,
+                   const std::string& dicts = "") {
         const std::string out = dir_ + "/" + name + "-ref.json";
-        std::string tc;
-        for (const auto& p : transcoders_) tc += " " + shellQuote(p);
-        runReference("ref_attribution.py", "graph --model " + shellQuote(model_) + " --transcoders" + tc + " --tokens " +
-                                               tokens + " " + extra + " --out " + shellQuote(out));
+        runReference("ref_attribution.py", "graph --model " + shellQuote(model_) + (dicts.empty() ? transcoderArgs() : dicts) +
+                                               " --tokens " + tokens + " " + extra + " --out " + shellQuote(out));
         Json ref = Json::parse(readFile(out));
         // Near a JumpReLU threshold or a tie in the logit ranking, float32 and float64 may legitimately
         // choose different nodes; the fixture is chosen away from both, and this says so if it stops being.
@@ -120,6 +126,7 @@ class TestAttribution : public QObject {
         std::set<std::string> refIds;
         static const std::map<std::string, std::string> kType = {{"feature", "cross layer transcoder"},
                                                                  {"error", "mlp reconstruction error"},
+                                                                 {"residual error", "residual reconstruction error"},
                                                                  {"embedding", "embedding"},
                                                                  {"logit", "logit"}};
         for (const auto& r : ref["nodes"]) {
@@ -194,7 +201,7 @@ class TestAttribution : public QObject {
             for (const auto& [key, w] : gotLinks) {
                 const std::string into = typeOf(key.first), from = typeOf(key.second);
                 if (!refIds.count(key.first) || !refIds.count(key.second) || into == "embedding" ||
-                    into == "mlp reconstruction error" || from == "logit")
+                    into == "mlp reconstruction error" || into == "residual reconstruction error" || from == "logit")
                     e.add("unexpected link " + key.second + " (" + from + ") -> " + key.first + " (" + into + "): " + num(w));
             }
         }
@@ -234,6 +241,17 @@ private Q_SLOTS:
                                                                               " --seed 5 --d-sae 48 --out " + shellQuote(dir_ + "/tc")));
         for (const auto& p : paths) transcoders_.push_back(p.get<std::string>());
         QCOMPARE(int(transcoders_.size()), kLayers);
+        // Seeds where no pre-activation lies near its switching point (see reference()).
+        for (const auto& p : Json::parse(runReference("ref_attribution.py", "transcoders --model " + shellQuote(model_) +
+                                                                                " --seed 11 --d-sae 32 --arch skip_transcoder --out " +
+                                                                                shellQuote(dir_ + "/skip"))))
+            skipTranscoders_.push_back(p.get<std::string>());
+        // One SAE on each kind of residual hook; the last layer's MLP output reaches the logits whole.
+        for (const auto& p : Json::parse(runReference(
+                 "ref_attribution.py", "saes --model " + shellQuote(model_) +
+                                           " --seed 3 --d-sae 48 --k 8 --hooks blocks.0.hook_resid_pre blocks.1.hook_resid_post "
+                                           "blocks.2.hook_resid_mid --out " + shellQuote(dir_ + "/res"))))
+            residualSaes_.push_back(p.get<std::string>());
     }
 
     void unprunedGraphMatchesTheReference() {
@@ -292,6 +310,113 @@ private Q_SLOTS:
         QVERIFY2(diff.empty(), diff.c_str());
     }
 
+    void skipTranscodersMatchTheReference() {
+        // The skip term x W_skip is a path (linear in the frozen-normalised MLP input), not a node,
+        // and the error node is the MLP output minus the transcoder's whole output, skip included.
+        const std::string dicts = pathArgs("--transcoders", skipTranscoders_);
+        const Json ref = reference("skip", "--max-logits 4", kTokens, dicts);
+        Json got;
+        const std::string failed = cliGraph("skip", "--max-logits 4", &got, kTokens, "", dicts);
+        QVERIFY2(failed.empty(), failed.c_str());
+        const std::string diff = compare(got, ref);
+        QVERIFY2(diff.empty(), diff.c_str());
+        QCOMPARE(got["metadata"]["circuitscope"]["replacement"].get<std::string>(), std::string("transcoders"));
+    }
+
+    void logitDifferenceMatchesTheReference() {
+        // One target node, logit(65) - logit(97), whose id and JSON record survive a reload.
+        const Json ref = reference("diff", "--logit-diff 65 97");
+        Json got;
+        const std::string failed = cliGraph("diff", "--logit-diff 65 '#97'", &got);
+        QVERIFY2(failed.empty(), failed.c_str());
+        QCOMPARE(logitIds(ref), std::vector<std::string>{"4_65-97_9"});
+        QCOMPARE(logitIds(got), std::vector<std::string>{"4_65-97_9"});
+        const std::string diff = compare(got, ref);
+        QVERIFY2(diff.empty(), diff.c_str());
+        const Json want = Json::array({{{"node_id", "4_65-97_9"}, {"token", 65}, {"minus_token", 97}}});
+        QCOMPARE(got["metadata"]["circuitscope"]["logit_differences"], want);
+        for (const auto& n : got["nodes"])
+            if (n["node_id"] == "4_65-97_9") {
+                QCOMPARE(n["feature"].get<long>(), 65L);
+                QCOMPARE(n["clerp"].get<std::string>(), std::string("<65> \u2212 <97>"));
+            }
+        // Read back and written again, unpruned: the same file.
+        const std::string again = dir_ + "/diff-again.json";
+        const CliResult r = cli("--in " + shellQuote(dir_ + "/diff.json") + " --node-threshold 1 --edge-threshold 1 --out " +
+                                shellQuote(again));
+        QVERIFY2(r.rc == 0, r.err.c_str());
+        const Json back = readJson(again);
+        QCOMPARE(back["metadata"]["circuitscope"]["logit_differences"], want);
+        QCOMPARE(back["nodes"], got["nodes"]);
+        QCOMPARE(back["links"], got["links"]);
+    }
+
+    void residualSaesMatchTheReference() {
+        // SAEs on blocks.0.hook_resid_pre, 1.hook_resid_post and 2.hook_resid_mid: each replaces the
+        // stream by its features + b_dec + its error nodes ("{L}_-2_{pos}"), every MLP is an error
+        // node "{L}_-1_{pos}" whole. Read back, the graph is the same file.
+        const std::string dicts = pathArgs("--saes", residualSaes_);
+        const Json ref = reference("residual", "--max-logits 4", kTokens, dicts);
+        for (const auto& sae : ref["checks"]["features_per_position"])
+            for (const auto& n : sae) QCOMPARE(n.get<int>(), 8);
+        Json got;
+        const std::string failed = cliGraph("residual", "--max-logits 4", &got, kTokens, "", dicts);
+        QVERIFY2(failed.empty(), failed.c_str());
+        const std::string diff = compare(got, ref);
+        QVERIFY2(diff.empty(), diff.c_str());
+        QCOMPARE(got["metadata"]["circuitscope"]["replacement"].get<std::string>(),
+                 std::string("residual SAEs (with error nodes)"));
+        QCOMPARE(got["metadata"]["circuitscope"]["sae_ids"], Json::array({"sae_0", "sae_1", "sae_2"}));
+        const std::string again = dir_ + "/residual-again.json";
+        const CliResult r = cli("--in " + shellQuote(dir_ + "/residual.json") + " --node-threshold 1 --edge-threshold 1 --out " +
+                                shellQuote(again));
+        QVERIFY2(r.rc == 0, r.err.c_str());
+        const Json back = readJson(again);
+        QCOMPARE(back["nodes"], got["nodes"]);
+        QCOMPARE(back["links"], got["links"]);
+        QCOMPARE(back["metadata"], got["metadata"]);
+    }
+
+    void residualSaesOnTheDemo() {
+        // The demo's res-L0..L3 (TopK, on blocks.L.hook_resid_post) by their names.
+        const std::string out = dir_ + "/demo-residual.json";
+        const CliResult r = cli("--model demo --saes res-L0 res-L1 res-L2 res-L3 --prompt 'Once upon a time, there was a "
+                                "little girl named' --out " + shellQuote(out));
+        QVERIFY2(r.rc == 0, r.err.c_str());
+        const Json g = readJson(out);
+        QCOMPARE(g["metadata"]["circuitscope"]["replacement"].get<std::string>(), std::string("residual SAEs (with error nodes)"));
+        QCOMPARE(g["metadata"]["transcoder_list"], Json::array({"res-L0", "res-L1", "res-L2", "res-L3"}));
+        std::map<std::string, int> types;
+        for (const auto& n : g["nodes"]) ++types[n["feature_type"].get<std::string>()];
+        QVERIFY2(types["cross layer transcoder"] > 0 && types["residual reconstruction error"] > 0 && types["logit"] > 0,
+                 Json(types).dump().c_str());
+    }
+
+    void minLinkShareDropsOnlySmallLinks() {
+        // --min-link-share S keeps exactly the links of the whole graph whose |weight| reaches S
+        // times their target's total |weight|, with the same weights; the nodes stay (their
+        // influence does not: it is computed from the links).
+        Json all, some;
+        std::string failed = cliGraph("share-all", "--max-logits 3", &all);
+        QVERIFY2(failed.empty(), failed.c_str());
+        failed = cliGraph("share-some", "--max-logits 3 --min-link-share 0.02", &some);
+        QVERIFY2(failed.empty(), failed.c_str());
+        auto ids = [](const Json& g) {
+            std::vector<std::string> out;
+            for (const auto& n : g["nodes"]) out.push_back(n["node_id"].get<std::string>());
+            return out;
+        };
+        QCOMPARE(ids(some), ids(all));
+        std::map<std::string, double> total;
+        for (const auto& l : all["links"]) total[l["target"].get<std::string>()] += std::abs(l["weight"].get<double>());
+        std::set<std::string> want, got;
+        for (const auto& l : all["links"])
+            if (std::abs(l["weight"].get<double>()) >= 0.02 * total[l["target"].get<std::string>()]) want.insert(l.dump());
+        for (const auto& l : some["links"]) got.insert(l.dump());
+        QVERIFY2(got == want, (std::to_string(got.size()) + " links, expected " + std::to_string(want.size())).c_str());
+        QVERIFY(want.size() > 100 && want.size() < all["links"].size() / 4);
+    }
+
     void withATokenizer() {
         // Byte-level pieces above 0x7F (like GPT-2's parts of multi-byte characters) are not UTF-8
         // text on their own: here the BOS and most logits. The graph must still be written, with
@@ -318,6 +443,25 @@ private Q_SLOTS:
                            {"no-such-transcoder"});
         expectOneLineError(cli(base + transcoderArgs() + " --tokens 255,72,256"), {"256"});
         expectOneLineError(cli(base + transcoderArgs() + " --tokens " + kTokens + " --target 999"), {"999"});
+        expectOneLineError(cli(base + transcoderArgs() + " --tokens " + kTokens + " --logit-diff 65 999"), {"--logit-diff", "999"});
+        expectOneLineError(cli(base + transcoderArgs() + " --tokens " + kTokens + " --logit-diff 65 '#65'"), {"65", "itself"});
+        // Transcoders and residual SAEs together; two SAEs on one point of the stream; an SAE on
+        // a hook that is neither.
+        expectOneLineError(cli(base + " --saes " + shellQuote(transcoders_[0]) + " " + shellQuote(residualSaes_[1]) +
+                               " --tokens " + kTokens),
+                           {"mixed", "sae_1"});
+        const std::string pre2 = dir_ + "/res-pre2", onMlp = dir_ + "/res-mlp";
+        for (const auto& [folder, hook] : {std::pair{pre2, "blocks.2.hook_resid_pre"}, std::pair{onMlp, "blocks.1.hook_mlp_out"}}) {
+            QVERIFY(QDir().mkpath(QString::fromStdString(folder)));
+            std::string cfg = readFile(residualSaes_[1] + "/cfg.json");
+            const std::string from = "blocks.1.hook_resid_post";
+            QVERIFY(cfg.find(from) != std::string::npos);
+            writeFile(folder + "/cfg.json", cfg.replace(cfg.find(from), from.size(), hook));
+            writeFile(folder + "/sae_weights.safetensors", readFile(residualSaes_[1] + "/sae_weights.safetensors"));
+        }
+        expectOneLineError(cli(base + " --saes " + shellQuote(residualSaes_[1]) + " " + shellQuote(pre2) + " --tokens " + kTokens),
+                           {"res-pre2", "same point", "sae_1"});
+        expectOneLineError(cli(base + " --saes " + shellQuote(onMlp) + " --tokens " + kTokens), {"res-mlp", "hook_mlp_out"});
         const std::string broken = dir_ + "/broken-graph.json";
         writeFile(broken, "{\"metadata\": {\"schema_version\": 1}, \"nodes\": [ {\"node_id\": ");
         expectOneLineError(cli("--in " + shellQuote(broken) + " --out " + shellQuote(dir_ + "/re.json")), {"broken-graph.json"});

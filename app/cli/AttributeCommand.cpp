@@ -25,22 +25,46 @@ bool endsWith(const std::string& s, const std::string& suffix) {
 }
 
 // "#123" or "123": an id; else text that is one token, else a vocabulary piece.
-long targetId(const std::string& text, const LoadedModel& m) {
+long targetId(const std::string& text, const LoadedModel& m, const std::string& option = "--target") {
     const long vocab = m.model->config().vocabSize;
     std::string digits = !text.empty() && text[0] == '#' ? text.substr(1) : text;
     if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
         const long id = digits.size() > 12 ? -1 : std::stol(digits);
         if (id < 0 || id >= vocab)
-            throw Error("--target '" + text + "': not a token id of this model (0 to " + std::to_string(vocab - 1) + ")");
+            throw Error(option + " '" + text + "': not a token id of this model (0 to " + std::to_string(vocab - 1) + ")");
         return id;
     }
-    if (!m.tokenizer) throw Error("--target '" + text + "': this model has no tokenizer; give token ids");
+    if (!m.tokenizer) throw Error(option + " '" + text + "': this model has no tokenizer; give token ids");
     const std::vector<int> ids = m.tokenizer->encode(text);
     if (ids.size() == 1) return ids[0];
     const int piece = m.tokenizer->idOf(text);
     if (piece >= 0 && piece < vocab) return piece;
-    throw Error("--target '" + text + "' is " + std::to_string(ids.size()) +
+    throw Error(option + " '" + text + "' is " + std::to_string(ids.size()) +
                 " tokens here; give one token, a vocabulary piece, or an id");
+}
+
+// With --model demo, "res-L0" or "tc-L2" names one of the demo's SAE folders; anything else
+// (and any path that exists) is a path.
+std::vector<std::string> saePaths(const std::vector<std::string>& given, const std::string& model) {
+    std::vector<std::string> paths;
+    for (const auto& p : given) {
+        std::string path = p;
+        if (model == "demo" && !std::filesystem::exists(p))
+            for (const auto& d : demoSaeDirs())
+                if (std::filesystem::path(d).filename().string() == p) path = d;
+        paths.push_back(path);
+    }
+    if (paths.empty() && model == "demo")
+        for (const auto& d : demoSaeDirs())
+            if (std::filesystem::path(d).filename().string().rfind("tc-", 0) == 0) paths.push_back(d);
+    if (paths.empty()) throw Error("attribute: give --transcoders (or --saes) PATH ...");
+    return paths;
+}
+
+// The logit nodes' labels: the token, or "A − B" for a logit difference.
+std::string logitLabel(const GraphNode& n, const LoadedModel& m) {
+    const std::string a = tokenLabel(m, n.feature);
+    return n.minusToken < 0 ? a : a + " \u2212 " + tokenLabel(m, n.minusToken);
 }
 
 }  // namespace
@@ -52,25 +76,37 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
         std::vector<std::string> transcoders;
         PromptArgs prompt;
         std::vector<std::string> targets;
+        std::vector<std::string> logitDiff;
         int maxLogits = 10;
         double logitProbability = 0.95;
         double nodeThreshold = 0.8, edgeThreshold = 0.98;
         std::string out, in, db;
         int batch = 64;
+        double minLinkShare = 0;
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo'");
-    cmd->add_option("--transcoders", a->transcoders,
-                    "Transcoder paths (one per layer; layers without one keep their MLP as error nodes). "
-                    "With --model demo and none given, the demo's tc-L0..L3");
+    cmd->add_option("--transcoders,--saes", a->transcoders,
+                    "Transcoders (one per layer; layers without one keep their MLP as error nodes), or residual-stream "
+                    "SAEs (blocks.L.hook_resid_pre/mid/post, at most one per layer; every MLP stays whole as error nodes), "
+                    "not both. Paths; with --model demo also the demo's names (tc-L0, res-L2); none given: the demo's tc-L0..L3");
     a->prompt.addTo(*cmd);
-    cmd->add_option("--target", a->targets, "Target token at the last position (#ID, ID, one-token text or a piece); repeatable");
-    cmd->add_option("--max-logits", a->maxLogits, "Without --target: at most this many target logits")->check(CLI::PositiveNumber);
+    auto* target = cmd->add_option("--target", a->targets,
+                                   "Target token at the last position (#ID, ID, one-token text or a piece); repeatable");
+    cmd->add_option("--logit-diff", a->logitDiff,
+                    "One target node instead: logit(A) - logit(B) at the last position (tokens as --target takes them)")
+        ->expected(2)
+        ->type_name("TOKEN")
+        ->excludes(target);
+    cmd->add_option("--max-logits", a->maxLogits, "Without --target or --logit-diff: at most this many target logits")->check(CLI::PositiveNumber);
     cmd->add_option("--logit-probability", a->logitProbability,
-                    "Without --target: the most likely tokens until their probabilities sum to this")->check(CLI::Range(0.0, 1.0));
+                    "Without --target or --logit-diff: the most likely tokens until their probabilities sum to this")->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--node-threshold", a->nodeThreshold, "Keep nodes up to this cumulative influence (1: all)")->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--edge-threshold", a->edgeThreshold, "Keep links up to this cumulative influence (1: all)")->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--batch", a->batch, "Target rows per backward pass")->check(CLI::PositiveNumber);
+    cmd->add_option("--min-link-share", a->minLinkShare,
+                    "While computing, drop links below this share of their target's total |weight| (0: keep all)")
+        ->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--db", a->db, "Feature store whose labels become the features' clerp");
     cmd->add_option("--in", a->in, "A graph file to read instead of computing one (its thresholds are applied again)");
     cmd->add_option("--out", a->out, "graph.json to write, or a figure of the pruned graph (.svg, .pdf, .png)")->required();
@@ -85,19 +121,18 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
             } else {
                 if (a->model.empty()) throw Error("attribute: give --model DIR|demo (or --in graph.json)");
                 LoadedModel m = loadModelAndTokenizer(a->model);
-                std::vector<std::string> paths = a->transcoders;
-                if (paths.empty() && a->model == "demo")
-                    for (const auto& d : demoSaeDirs())
-                        if (std::filesystem::path(d).filename().string().rfind("tc-", 0) == 0) paths.push_back(d);
-                if (paths.empty()) throw Error("attribute: give --transcoders PATH ... (one per layer)");
+                const std::vector<std::string> paths = saePaths(a->transcoders, a->model);
                 const auto ids = saeIdsFor(paths);
                 std::vector<AttributionTranscoder> tcs;
                 for (size_t i = 0; i < paths.size(); ++i) tcs.push_back({ids[i], loadSae(paths[i])});
                 AttributionOptions o;
                 for (const auto& t : a->targets) o.targets.push_back(targetId(t, m));
+                if (a->logitDiff.size() == 2)
+                    o.logitDifference = {{targetId(a->logitDiff[0], m, "--logit-diff"), targetId(a->logitDiff[1], m, "--logit-diff")}};
                 o.maxLogits = a->maxLogits;
                 o.logitProbability = a->logitProbability;
                 o.batch = a->batch;
+                o.minLinkShare = a->minLinkShare;
                 const std::vector<long> tokens = promptIds(a->prompt, m);
                 graph = computeAttribution(*m.model, tcs, tokens, o);
                 graph.scan = a->model == "demo" ? "demo" : std::filesystem::path(a->model).filename().string();
@@ -107,7 +142,7 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
                 std::unique_ptr<FeatureStore> store;
                 if (!a->db.empty()) store = std::make_unique<FeatureStore>(a->db);
                 for (GraphNode& n : graph.nodes) {
-                    if (n.kind == NodeKind::Logit) n.label = tokenLabel(m, n.feature);
+                    if (n.kind == NodeKind::Logit) n.label = logitLabel(n, m);
                     else if (n.kind == NodeKind::Embedding) n.label = graph.tokenTexts[static_cast<size_t>(n.position)];
                     else if (n.kind == NodeKind::Feature && store)
                         n.label = store->label(graph.saeIds[static_cast<size_t>(n.layer)], n.feature);

@@ -11,10 +11,15 @@ namespace cs {
 
 enum class NodeKind {
     Feature,    // an active transcoder (or SAE) feature at (layer, position)
-    Error,      // the transcoder's error at (layer, position): true MLP output - its output
+    Error,      // the transcoder's error at (layer, position): true MLP output - its output; with
+                // residual SAEs also an MLP kept whole, or (residual = true) the SAE's error
     Embedding,  // the residual stream entering block 0 at a position
-    Logit,      // a target token's logit (minus the mean logit) at the last position
+    Logit,      // a target token's logit (minus the mean logit) at the last position, or a
+                // logit difference (minusToken >= 0)
 };
+
+// AttributionGraph::replacement of a graph built on residual-stream SAEs instead of transcoders.
+inline constexpr const char* kResidualSaeReplacement = "residual SAEs (with error nodes)";
 
 const char* nodeKindName(NodeKind k);  // "feature" | "error" | "embedding" | "logit"
 
@@ -32,6 +37,11 @@ struct GraphNode {
     // important); 0 for logits; filled by pruning.
     float influence = 0;
     float influenceScore = 0;  // the raw influence on the logits (before ranking)
+    // Features and errors of a residual-stream SAE (not a transcoder's, not an MLP's): its error
+    // node's id is "{layer}_-2_{pos}" so that it never meets the MLP error "{layer}_-1_{pos}".
+    bool residual = false;
+    // A logit-difference node: its value is logit(feature) - logit(minusToken); -1 otherwise.
+    long minusToken = -1;
 };
 
 struct GraphLink {

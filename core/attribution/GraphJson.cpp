@@ -27,10 +27,14 @@ Json num(float f) {
 
 float toFloat(const Json& v) { return v.is_null() ? 0.0f : static_cast<float>(v.get<double>()); }
 
-const char* featureType(NodeKind k) {
-    switch (k) {
+// A residual SAE's error is not an MLP's: it gets a type of its own (its features keep the
+// transcoders' type, which viewers draw as features; the graph's `replacement` says what they are).
+constexpr const char* kResidualErrorType = "residual reconstruction error";
+
+const char* featureType(const GraphNode& n) {
+    switch (n.kind) {
         case NodeKind::Feature: return "cross layer transcoder";
-        case NodeKind::Error: return "mlp reconstruction error";
+        case NodeKind::Error: return n.residual ? kResidualErrorType : "mlp reconstruction error";
         case NodeKind::Embedding: return "embedding";
         case NodeKind::Logit: return "logit";
     }
@@ -43,7 +47,7 @@ bool kindFromType(const std::string& t, NodeKind* k) {
     if (t == "cross layer transcoder" || t == "per layer transcoder" || t == "transcoder" ||
         t == "sae" || t == "feature")
         *k = NodeKind::Feature;
-    else if (t == "mlp reconstruction error" || t == "reconstruction error" || t == "error")
+    else if (t == "mlp reconstruction error" || t == "reconstruction error" || t == "error" || t == kResidualErrorType)
         *k = NodeKind::Error;
     else if (t == "embedding")
         *k = NodeKind::Embedding;
@@ -80,6 +84,33 @@ std::string nodeCtx(size_t i, const std::string& id) {
     return "node " + std::to_string(i) + (id.empty() ? "" : " ('" + id + "')");
 }
 
+// A logit's token, or "A-B" for a logit difference.
+std::string logitFeatureText(const GraphNode& n) {
+    return std::to_string(n.feature) + (n.minusToken >= 0 ? "-" + std::to_string(n.minusToken) : "");
+}
+
+// metadata.circuitscope.logit_differences: [{"node_id", "token", "minus_token"}], our own record of
+// which logit nodes are differences.
+void applyLogitDifferences(const Json& meta, const std::unordered_map<std::string, int32_t>& index, AttributionGraph& g,
+                           const std::string& where) {
+    if (!meta.contains("circuitscope") || !meta["circuitscope"].is_object()) return;
+    const Json& x = meta["circuitscope"];
+    auto it = x.find("logit_differences");
+    if (it == x.end() || it->is_null()) return;
+    if (!it->is_array()) fail(where, "metadata.circuitscope: 'logit_differences' must be an array");
+    for (size_t i = 0; i < it->size(); ++i) {
+        const Json& d = (*it)[i];
+        const std::string ctx = "metadata.circuitscope.logit_differences[" + std::to_string(i) + "]";
+        if (!d.is_object() || !d.contains("node_id") || !d["node_id"].is_string() || !d.contains("minus_token") ||
+            !d["minus_token"].is_number_integer())
+            fail(where, ctx + ": expected {\"node_id\": string, \"minus_token\": integer}");
+        auto n = index.find(d["node_id"].get<std::string>());
+        if (n == index.end() || g.nodes[static_cast<size_t>(n->second)].kind != NodeKind::Logit)
+            fail(where, ctx + ": '" + d["node_id"].get<std::string>() + "' is not a logit node");
+        g.nodes[static_cast<size_t>(n->second)].minusToken = d["minus_token"].get<long>();
+    }
+}
+
 }  // namespace
 
 long long cantorPair(long long x, long long y) { return (x + y) * (x + y + 1) / 2 + y; }
@@ -98,10 +129,10 @@ std::string canonicalNodeId(const GraphNode& n, long tokenId, int nLayers) {
     switch (n.kind) {
         case NodeKind::Feature:
             return std::to_string(n.layer) + "_" + std::to_string(n.feature) + "_" + pos;
-        case NodeKind::Error: return std::to_string(n.layer) + "_-1_" + pos;
+        case NodeKind::Error: return std::to_string(n.layer) + (n.residual ? "_-2_" : "_-1_") + pos;
         case NodeKind::Embedding: return "E_" + std::to_string(tokenId) + "_" + pos;
         case NodeKind::Logit:
-            return std::to_string(nLayers + 1) + "_" + std::to_string(n.feature) + "_" + pos;
+            return std::to_string(nLayers + 1) + "_" + logitFeatureText(n) + "_" + pos;
     }
     return pos;
 }
@@ -136,7 +167,7 @@ Json graphToJson(const AttributionGraph& g) {
             case NodeKind::Error:
                 o["feature"] = -1;
                 o["layer"] = std::to_string(n.layer);
-                o["jsNodeId"] = std::to_string(n.layer) + "_-1-" + pos;
+                o["jsNodeId"] = std::to_string(n.layer) + (n.residual ? "_-2-" : "_-1-") + pos;
                 break;
             case NodeKind::Embedding:
                 o["feature"] = n.position;
@@ -146,11 +177,11 @@ Json graphToJson(const AttributionGraph& g) {
             case NodeKind::Logit:
                 o["feature"] = n.feature;
                 o["layer"] = std::to_string(n.layer + 1);
-                o["jsNodeId"] = "L_" + std::to_string(n.feature) + "-" + pos;
+                o["jsNodeId"] = "L_" + logitFeatureText(n) + "-" + pos;
                 break;
         }
         o["ctx_idx"] = n.position;
-        o["feature_type"] = featureType(n.kind);
+        o["feature_type"] = featureType(n);
         o["clerp"] = n.label;
         o["token_prob"] = num(n.tokenProb);
         o["is_target_logit"] = n.isTargetLogit;
@@ -186,6 +217,10 @@ Json graphToJson(const AttributionGraph& g) {
     meta["prompt_tokens"] = g.tokenTexts;
     meta["node_threshold"] = num(g.nodeThreshold);
     meta["schema_version"] = 1;
+    Json differences = Json::array();
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+        if (g.nodes[i].kind == NodeKind::Logit && g.nodes[i].minusToken >= 0)
+            differences.push_back({{"node_id", ids[i]}, {"token", g.nodes[i].feature}, {"minus_token", g.nodes[i].minusToken}});
     meta["circuitscope"] = {
         {"tokens", g.tokens},
         {"replacement", g.replacement},
@@ -195,6 +230,8 @@ Json graphToJson(const AttributionGraph& g) {
         {"replacement_score", num(g.replacementScore)},
         {"completeness_score", num(g.completenessScore)},
     };
+    // Other tools see a logit node (feature = the first token); this restores the subtracted one.
+    if (!differences.empty()) meta["circuitscope"]["logit_differences"] = std::move(differences);
 
     Json q;
     q["pinnedIds"] = g.pinnedIds;
@@ -369,6 +406,7 @@ AttributionGraph graphFromJson(const Json& j, const std::string& where) {
                 case NodeKind::Error:
                     n.layer = static_cast<int>(layerNum);
                     n.feature = -1;
+                    n.residual = jtype.get<std::string>() == kResidualErrorType;
                     maxLayer = std::max(maxLayer, n.layer);
                     break;
                 case NodeKind::Embedding:
@@ -421,6 +459,10 @@ AttributionGraph graphFromJson(const Json& j, const std::string& where) {
         g.links.push_back({si->second, ti->second, static_cast<float>(w.get<double>())});
     }
 
+    applyLogitDifferences(meta, index, g, where);
+    if (g.replacement == kResidualSaeReplacement)
+        for (GraphNode& n : g.nodes)
+            if (n.kind == NodeKind::Feature) n.residual = true;
     if (!haveLayers) g.layers = maxLogitLayer > 0 ? maxLogitLayer - 1 : maxLayer + 1;
     if (!haveTokens && !embeddingTokens.empty()) {
         // Files from elsewhere keep token ids only in the embedding nodes' ids.
