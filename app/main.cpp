@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     cs::cli::addLabelCommand(app, run);
     cs::cli::addSteerCommand(app, run);
     cs::cli::addAttributeCommand(app, run);
+    cs::cli::addInterveneCommand(app, run);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
