@@ -16,6 +16,7 @@
 #include "ui/views/SteeringView.h"
 #include "ui/views/GraphCanvas.h"
 #include "ui/views/GraphView.h"
+#include "ui/views/SubgraphCanvas.h"
 #include "ui/views/TokenStreamView.h"
 #include "ui/views/HeatmapPlot.h"
 
@@ -266,6 +267,15 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     });
     connect(session_, &SessionController::failed, this, &MainWindow::showError);
     connect(graph_, &GraphView::failed, this, &MainWindow::showError);
+    // The graph dock's dashboard and subgraph pane act as their counterparts elsewhere do.
+    connect(graph_, &GraphView::exportSubgraphRequested, this, [this] { chooseExport(graph_->subgraphCanvas()); });
+    connect(graph_, &GraphView::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
+    connect(graph_, &GraphView::steerRequested, this, &MainWindow::steerFeature);
+    connect(graph_, &GraphView::indexRequested, this, &MainWindow::chooseIndexCorpus);
+    connect(graph_, &GraphView::promptRequested, this, [this](const QString& text) {
+        prompt_->setText(text);
+        runPrompt();
+    });
     connect(session_, &SessionController::progress, this, [this](int done, int total) {
         progress_->setRange(0, total);
         progress_->setValue(done);
@@ -333,6 +343,7 @@ void MainWindow::buildMenus() {
     });
     exportMenu->addAction(tr("Steering Comparison..."), this, [this] { chooseExport(steering_->comparisonView()); });
     exportMenu->addAction(tr("Attribution Graph..."), this, [this] { chooseExport(graph_->canvas()); });
+    exportMenu->addAction(tr("Attribution Subgraph..."), this, [this] { chooseExport(graph_->subgraphCanvas()); });
     file->addAction(tr("Export &Data (JSON)..."), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::chooseDataExport);
     file->addAction(tr("Export Steering Comparison (JSON)..."), this, &MainWindow::chooseSteeringDataExport);
     file->addSeparator();
@@ -499,6 +510,7 @@ FigureSource* MainWindow::activeFigure() const {
         if (w == featuresDock_) return features_;
         if (w == dashboardsDock_ && currentDashboard()) return currentDashboard();
         if (w == steeringDock_) return steering_->comparisonView();
+        if (w == graph_->subgraphCanvas()) return graph_->subgraphCanvas();
         if (w == graphDock_) return graph_->canvas();
     }
     return attention_;

@@ -2,6 +2,7 @@
 
 #include "ui/Qcp.h"
 #include "ui/Theme.h"
+#include "ui/views/GraphColors.h"
 
 #include <QHelpEvent>
 #include <QKeyEvent>
@@ -27,20 +28,14 @@ constexpr double kLeftMargin = 52;    // layer labels
 constexpr double kBottomMargin = 40;  // token texts
 constexpr double kPad = 10;
 constexpr int kDragSlop = 4;
+constexpr size_t kMaxDrawnLinks = 400;  // per drawn set (focused node, pinned nodes)
 
-QColor kindColor(NodeKind k) {
-    switch (k) {
-    case NodeKind::Feature: return QColor(0x4e, 0x79, 0xa7);
-    case NodeKind::Error: return QColor(0x9a, 0x9a, 0x9a);
-    case NodeKind::Embedding: return QColor(0x59, 0xa1, 0x4f);
-    case NodeKind::Logit: return QColor(0xe1, 0x8a, 0x2b);
-    }
-    return Qt::black;
-}
+QColor kindColor(NodeKind k) { return graphKindColor(k); }
 
-const QColor kPositive(0x21, 0x66, 0xac);
-const QColor kNegative(0xc0, 0x39, 0x2b);
+const QColor kPositive = graphLinkColor(true);
+const QColor kNegative = graphLinkColor(false);
 const QColor kHighlight(0xff, 0xb3, 0x00);
+const QColor kSameFeature(0x17, 0xa2, 0xb8);
 
 void buildCsr(const std::vector<GraphLink>& links, size_t nodes, bool byTarget, std::vector<int>& start,
               std::vector<int>& idx) {
@@ -78,6 +73,12 @@ void GraphCanvas::setGraph(AttributionGraph g) {
     focused_ = graph_.clickedId.empty() ? -1 : graph_.findNode(graph_.clickedId);
     highlighted_.clear();
     isHighlighted_.assign(n, 0);
+    byFeature_.clear();
+    for (size_t i = 0; i < n; ++i)
+        if (graph_.nodes[i].kind == NodeKind::Feature) byFeature_[{graph_.nodes[i].layer, graph_.nodes[i].feature}].push_back(static_cast<int>(i));
+    hovered_ = -1;
+    sameFeature_.clear();
+    indexSupernodes();
     syncStateToGraph();
     layoutNodes();
     userMoved_ = false;
@@ -225,11 +226,128 @@ void GraphCanvas::togglePin(int node) {
     if (p) pinOrder_.push_back(node);
     else pinOrder_.erase(std::remove(pinOrder_.begin(), pinOrder_.end(), node), pinOrder_.end());
     syncStateToGraph();
+    const bool regrouped = !p && dropSupernodeMembers({node});
     update();
+    if (regrouped) Q_EMIT supernodesChanged();
     Q_EMIT pinsChanged();
 }
 
 std::vector<int> GraphCanvas::pinnedNodes() const { return pinOrder_; }
+
+void GraphCanvas::unpinAll() {
+    if (pinOrder_.empty()) return;
+    const bool regrouped = dropSupernodeMembers(pinOrder_);
+    std::fill(pinned_.begin(), pinned_.end(), 0);
+    pinOrder_.clear();
+    syncStateToGraph();
+    update();
+    if (regrouped) Q_EMIT supernodesChanged();
+    Q_EMIT pinsChanged();
+}
+
+void GraphCanvas::indexSupernodes() {
+    superOf_.assign(graph_.nodes.size(), -1);
+    for (size_t s = 0; s < graph_.supernodes.size(); ++s)
+        for (const std::string& id : graph_.supernodes[s].nodeIds)
+            if (const int i = graph_.findNode(id); i >= 0 && superOf_[static_cast<size_t>(i)] < 0) superOf_[static_cast<size_t>(i)] = static_cast<int>(s);
+}
+
+bool GraphCanvas::dropSupernodeMembers(const std::vector<int>& nodes) {
+    bool changed = false;
+    for (int n : nodes) {
+        if (n < 0 || n >= static_cast<int>(graph_.nodes.size())) continue;
+        const std::string& id = graph_.nodes[static_cast<size_t>(n)].id;
+        for (Supernode& s : graph_.supernodes) {
+            const auto end = std::remove(s.nodeIds.begin(), s.nodeIds.end(), id);
+            changed |= end != s.nodeIds.end();
+            s.nodeIds.erase(end, s.nodeIds.end());
+        }
+    }
+    if (!changed) return false;
+    // A supernode left with no member in this graph would be invisible, and nothing could select
+    // it to ungroup it: it goes, with any members a stricter threshold hid.
+    auto& sn = graph_.supernodes;
+    sn.erase(std::remove_if(sn.begin(), sn.end(),
+                            [&](const Supernode& s) {
+                                return std::none_of(s.nodeIds.begin(), s.nodeIds.end(), [&](const std::string& id) { return graph_.findNode(id) >= 0; });
+                            }),
+             sn.end());
+    indexSupernodes();
+    return true;
+}
+
+int GraphCanvas::supernodeOf(int node) const {
+    return node >= 0 && node < static_cast<int>(superOf_.size()) ? superOf_[static_cast<size_t>(node)] : -1;
+}
+
+int GraphCanvas::groupNodes(const std::vector<int>& nodes, const std::string& label) {
+    std::vector<int> members;
+    for (int n : nodes)
+        if (n >= 0 && n < static_cast<int>(graph_.nodes.size()) && std::find(members.begin(), members.end(), n) == members.end())
+            members.push_back(n);
+    if (members.empty()) return -1;
+    dropSupernodeMembers(members);
+    Supernode s;
+    s.label = label;
+    bool pinnedMore = false;
+    for (int n : members) {
+        s.nodeIds.push_back(graph_.nodes[static_cast<size_t>(n)].id);
+        if (!pinned_[static_cast<size_t>(n)]) {
+            pinned_[static_cast<size_t>(n)] = 1;
+            pinOrder_.push_back(n);
+            pinnedMore = true;
+        }
+    }
+    graph_.supernodes.push_back(std::move(s));
+    indexSupernodes();
+    syncStateToGraph();
+    update();
+    Q_EMIT supernodesChanged();
+    if (pinnedMore) Q_EMIT pinsChanged();
+    return static_cast<int>(graph_.supernodes.size()) - 1;
+}
+
+bool GraphCanvas::renameSupernode(int index, const std::string& label) {
+    if (index < 0 || index >= static_cast<int>(graph_.supernodes.size()) || graph_.supernodes[static_cast<size_t>(index)].label == label) return false;
+    graph_.supernodes[static_cast<size_t>(index)].label = label;
+    update();  // the label is written over the members
+    Q_EMIT supernodesChanged();
+    return true;
+}
+
+bool GraphCanvas::ungroup(int index) {
+    if (index < 0 || index >= static_cast<int>(graph_.supernodes.size())) return false;
+    graph_.supernodes.erase(graph_.supernodes.begin() + index);
+    indexSupernodes();
+    update();
+    Q_EMIT supernodesChanged();
+    return true;
+}
+
+std::vector<int> GraphCanvas::sameFeatureNodes(int node) const {
+    if (node < 0 || node >= static_cast<int>(graph_.nodes.size())) return {};
+    const GraphNode& g = graph_.nodes[static_cast<size_t>(node)];
+    if (g.kind != NodeKind::Feature) return {};
+    const auto it = byFeature_.find({g.layer, g.feature});
+    std::vector<int> out;
+    if (it != byFeature_.end())
+        for (int i : it->second)
+            if (i != node) out.push_back(i);
+    return out;
+}
+
+bool GraphCanvas::isSameFeatureMarked(int node) const {
+    return std::find(sameFeature_.begin(), sameFeature_.end(), node) != sameFeature_.end();
+}
+
+void GraphCanvas::setHoveredNode(int node) {
+    if (node < -1 || node >= static_cast<int>(graph_.nodes.size())) node = -1;
+    if (node == hovered_) return;
+    hovered_ = node;
+    sameFeature_ = sameFeatureNodes(node);
+    update();
+    Q_EMIT nodeHovered(node);
+}
 
 void GraphCanvas::setHighlighted(std::vector<int> nodes) {
     isHighlighted_.assign(graph_.nodes.size(), 0);
@@ -286,19 +404,49 @@ void GraphCanvas::paintGraph(QPainter& p, const QSizeF& size, const View& v, con
     p.restore();
 
     // Links: the focused node's inputs and outputs, then those among pinned nodes.
-    auto drawLinks = [&](const std::vector<int>& links, double alpha) {
+    // Only the strongest kMaxDrawnLinks are drawn, in a few pen buckets (sign x strength) with one
+    // drawLines call each: a hub of an unpruned graph has thousands of links, and one wide
+    // translucent stroke per link took seconds a frame (bench_graph_gui).
+    auto drawLinks = [&](std::vector<int> links, double alpha) {
+        auto strength = [&](int li) { return std::fabs(static_cast<double>(graph_.links[static_cast<size_t>(li)].weight)); };
+        if (links.size() > kMaxDrawnLinks) {
+            std::nth_element(links.begin(), links.begin() + kMaxDrawnLinks, links.end(),
+                             [&](int a, int b) { return strength(a) > strength(b); });
+            links.resize(kMaxDrawnLinks);
+        }
         double maxW = 0;
-        for (int li : links) maxW = std::max(maxW, std::fabs(static_cast<double>(graph_.links[static_cast<size_t>(li)].weight)));
+        for (int li : links) maxW = std::max(maxW, strength(li));
         if (maxW <= 0) return;
+        constexpr int kBuckets = 8;
+        std::vector<QLineF> bucket[2][kBuckets];
         for (int li : links) {
             const GraphLink& l = graph_.links[static_cast<size_t>(li)];
-            QColor col = l.weight >= 0 ? kPositive : kNegative;
-            const double rel = std::fabs(static_cast<double>(l.weight)) / maxW;
-            col.setAlphaF(static_cast<float>(alpha * (0.25 + 0.75 * rel)));
-            p.setPen(QPen(col, 0.4 + 3.6 * rel, Qt::SolidLine, Qt::RoundCap));
-            p.drawLine(v.map(pos_[static_cast<size_t>(l.source)]), v.map(pos_[static_cast<size_t>(l.target)]));
+            const int b = std::min(kBuckets - 1, static_cast<int>(strength(li) / maxW * kBuckets));
+            bucket[l.weight >= 0 ? 0 : 1][b].emplace_back(v.map(pos_[static_cast<size_t>(l.source)]),
+                                                           v.map(pos_[static_cast<size_t>(l.target)]));
         }
+        for (int sign = 0; sign < 2; ++sign)
+            for (int b = 0; b < kBuckets; ++b) {
+                if (bucket[sign][b].empty()) continue;
+                const double rel = (b + 1.0) / kBuckets;
+                QColor col = sign == 0 ? kPositive : kNegative;
+                col.setAlphaF(static_cast<float>(alpha * (0.25 + 0.75 * rel)));
+                // Wide lines as filled quads: the raster engine's stroker took 0.5 ms a line.
+                const double half = (0.4 + 3.6 * rel) / 2;
+                p.setPen(Qt::NoPen);
+                p.setBrush(col);
+                for (const QLineF& line : bucket[sign][b]) {
+                    const double len = line.length();
+                    if (len <= 0) continue;
+                    const QPointF n(-line.dy() / len * half, line.dx() / len * half);
+                    const QPointF quad[4] = {line.p1() + n, line.p2() + n, line.p2() - n, line.p1() - n};
+                    p.drawConvexPolygon(quad, 4);
+                }
+            }
     };
+    // On screen, links are drawn without antialiasing: a long antialiased link costs about 0.15 ms
+    // (every scanline it crosses), too much for a hub's hundreds while panning. Figures keep it.
+    p.setRenderHint(QPainter::Antialiasing, figure);
     if (!pinOrder_.empty()) {
         std::vector<int> among;
         for (int n : pinOrder_)
@@ -337,26 +485,77 @@ void GraphCanvas::paintGraph(QPainter& p, const QSizeF& size, const View& v, con
         case NodeKind::Logit: p.drawRect(QRectF(ctr.x() - r, ctr.y() - r, 2 * r, 2 * r)); break;
         }
         if (pinned_[i] || isHighlighted_[i]) {
+            const int group = superOf_[i];
             p.setBrush(Qt::NoBrush);
-            p.setPen(QPen(pinned_[i] ? c.text : kHighlight, pinned_[i] ? 1.2 : 2.0, pinned_[i] ? Qt::DashLine : Qt::SolidLine));
+            if (pinned_[i] && group >= 0) p.setPen(QPen(supernodeColor(group), 1.8));
+            else p.setPen(QPen(pinned_[i] ? c.text : kHighlight, pinned_[i] ? 1.2 : 2.0, pinned_[i] ? Qt::DashLine : Qt::SolidLine));
             p.drawEllipse(ctr, r + 3, r + 3);
         }
     }
+    // The hovered feature and the same feature at its other positions: a transient mark, so not
+    // in figures.
+    if (!figure && hovered_ >= 0) {
+        p.setBrush(Qt::NoBrush);
+        p.setPen(QPen(kSameFeature, 1.6, Qt::DotLine));
+        for (int i : sameFeature_) {
+            const double r = nodeRadius(i, v) + 6;
+            p.drawEllipse(v.map(pos_[static_cast<size_t>(i)]), r, r);
+        }
+        if (!sameFeature_.empty()) {
+            const double r = nodeRadius(hovered_, v) + 6;
+            p.drawEllipse(v.map(pos_[static_cast<size_t>(hovered_)]), r, r);
+        }
+    }
 
-    // Labels: logits name their token; pinned and focused nodes their label.
+    // Labels: the focused node's, the logits' tokens, each supernode's (once, over its members)
+    // and the other pinned nodes'. Nodes of a cell sit closer than their words are wide, so each
+    // label takes the lowest of three lines above its node where it overlaps no label placed
+    // before it, in that order (logits most likely first); one that fits nowhere is left to the
+    // tooltip and the subgraph pane.
     QFont small = p.font();
     small.setPointSizeF(std::max(6.0, small.pointSizeF() * 0.8));
     p.setFont(small);
     const QFontMetricsF fm(small);
-    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
-        const GraphNode& g = graph_.nodes[i];
-        if (g.kind != NodeKind::Logit && !pinned_[i] && static_cast<int>(i) != focused_) continue;
-        QString text = QString::fromStdString(g.label.empty() ? g.id : g.label);
-        text = fm.elidedText(text, Qt::ElideRight, 120);
-        const QPointF ctr = v.map(pos_[i]);
-        p.setPen(c.text);
-        p.drawText(QPointF(ctr.x() - fm.horizontalAdvance(text) / 2, ctr.y() - nodeRadius(static_cast<int>(i), v) - 3), text);
+    std::vector<QRectF> placed;
+    auto place = [&](const std::string& label, const QPointF& at, double radius, const QColor& color, bool always) {
+        const QString text = fm.elidedText(QString::fromStdString(label), Qt::ElideRight, 120);
+        const double w = fm.horizontalAdvance(text);
+        const double base = at.y() - radius - 3;
+        for (int line = 0; line < 3; ++line) {
+            const QRectF box(at.x() - w / 2 - 2, base - fm.ascent() - line * fm.height(), w + 4, fm.height());
+            if (!always && (box.top() < 0 || std::any_of(placed.begin(), placed.end(), [&](const QRectF& o) { return o.intersects(box); })))
+                continue;  // off the top, or over another label
+            placed.push_back(box);
+            p.setPen(color);
+            p.drawText(QPointF(at.x() - w / 2, base - line * fm.height()), text);
+            return;
+        }
+    };
+    auto nameOf = [&](size_t i) -> const std::string& { return graph_.nodes[i].label.empty() ? graph_.nodes[i].id : graph_.nodes[i].label; };
+    if (focused_ >= 0)
+        place(nameOf(static_cast<size_t>(focused_)), v.map(pos_[static_cast<size_t>(focused_)]), nodeRadius(focused_, v), c.text, true);
+    for (size_t i = 0; i < graph_.nodes.size(); ++i)
+        if (graph_.nodes[i].kind == NodeKind::Logit && static_cast<int>(i) != focused_)
+            place(nameOf(i), v.map(pos_[i]), nodeRadius(static_cast<int>(i), v), c.text, false);
+    for (size_t s = 0; s < graph_.supernodes.size(); ++s) {
+        // Over the members' mean x, above the highest of them.
+        double x = 0, top = 0, radius = 0;
+        int members = 0;
+        for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+            if (superOf_[i] != static_cast<int>(s)) continue;
+            const QPointF at = v.map(pos_[i]);
+            x += at.x();
+            if (members == 0 || at.y() < top) {
+                top = at.y();
+                radius = nodeRadius(static_cast<int>(i), v);
+            }
+            ++members;
+        }
+        if (members > 0) place(graph_.supernodes[s].label, QPointF(x / members, top), radius + 3, supernodeColor(static_cast<int>(s)), false);
     }
+    for (size_t i = 0; i < graph_.nodes.size(); ++i)
+        if (pinned_[i] && superOf_[i] < 0 && graph_.nodes[i].kind != NodeKind::Logit && static_cast<int>(i) != focused_)
+            place(nameOf(i), v.map(pos_[i]), nodeRadius(static_cast<int>(i), v), c.text, false);
 
     // Axes: layer names at the left, token texts along the bottom.
     p.setPen(c.muted);
@@ -426,7 +625,10 @@ void GraphCanvas::mousePressEvent(QMouseEvent* e) {
 }
 
 void GraphCanvas::mouseMoveEvent(QMouseEvent* e) {
-    if (!pressed_) return;
+    if (!pressed_) {
+        setHoveredNode(nodeAt(e->position()));
+        return;
+    }
     if (!dragging_ && (e->position() - pressPos_).manhattanLength() > kDragSlop) dragging_ = true;
     if (dragging_) {
         offset_ += e->position() - lastDrag_;
@@ -446,6 +648,11 @@ void GraphCanvas::mouseReleaseEvent(QMouseEvent* e) {
     const int n = nodeAt(e->position());
     if (e->modifiers() & Qt::ControlModifier) togglePin(n);
     else focusNode(n);
+}
+
+void GraphCanvas::leaveEvent(QEvent* e) {
+    setHoveredNode(-1);
+    QWidget::leaveEvent(e);
 }
 
 void GraphCanvas::keyPressEvent(QKeyEvent* e) {

@@ -5,6 +5,9 @@
 // colour the kind. Links are drawn only for the focused node and among pinned nodes: a graph can
 // hold a million links, and drawing them all would be both slow and unreadable. One painting
 // function serves the screen and the exported figure (nodes are vector shapes in SVG and PDF).
+// The canvas also keeps the viewer's state that goes into the graph file: the focused node, the
+// pins and the supernodes (groups of pinned nodes with a label; their members are ringed in the
+// supernode's colour). Hovering a feature rings the same feature at its other positions.
 #include "attribution/AttributionGraph.h"
 #include "ui/figures/FigureSource.h"
 
@@ -12,6 +15,9 @@
 #include <QRectF>
 #include <QWidget>
 
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 class QPainter;
@@ -34,8 +40,30 @@ public:
     int focusedNode() const { return focused_; }
     void focusNode(int node);  // -1: none; emits nodeClicked on a change
     bool isPinned(int node) const;
-    void togglePin(int node);  // emits pinsChanged
+    // Emits pinsChanged; unpinning a supernode's member also takes it out of the supernode (which
+    // goes when no member of it is left in the graph; supernodesChanged).
+    void togglePin(int node);
     std::vector<int> pinnedNodes() const;  // node indices, in pin order
+    void unpinAll();
+
+    // Supernodes as in the graph file: member ids may name nodes this pruning dropped, so a
+    // stricter threshold and back keeps the groups whole.
+    const std::vector<Supernode>& supernodes() const { return graph_.supernodes; }
+    int supernodeOf(int node) const;  // the supernode holding the node, or -1
+    // Groups the nodes (out-of-range ones ignored) into a new last supernode, pinning those not
+    // pinned; they leave the supernodes they were in, and a supernode with no member left in the
+    // graph goes. Returns the new supernode's index, or -1 (and changes nothing) for no node.
+    int groupNodes(const std::vector<int>& nodes, const std::string& label);
+    bool renameSupernode(int index, const std::string& label);
+    bool ungroup(int index);  // the members stay pinned
+
+    // The node under the mouse (or named by a panel's hover): it and the same feature (layer and
+    // index) at other positions are ringed. -1: none.
+    void setHoveredNode(int node);
+    int hoveredNode() const { return hovered_; }
+    // Feature nodes with the node's layer and feature index at other positions (empty for others).
+    std::vector<int> sameFeatureNodes(int node) const;
+    bool isSameFeatureMarked(int node) const;
     // Nodes to mark (search matches); indices outside the graph are ignored.
     void setHighlighted(std::vector<int> nodes);
     const std::vector<int>& highlighted() const { return highlighted_; }
@@ -59,6 +87,8 @@ public:
 Q_SIGNALS:
     void nodeClicked(int node);  // the focused node changed (-1: none)
     void pinsChanged();
+    void supernodesChanged();
+    void nodeHovered(int node);
 
 protected:
     bool event(QEvent* e) override;  // tooltips
@@ -69,6 +99,7 @@ protected:
     void mouseMoveEvent(QMouseEvent* e) override;
     void mouseReleaseEvent(QMouseEvent* e) override;
     void keyPressEvent(QKeyEvent* e) override;
+    void leaveEvent(QEvent* e) override;
 
 private:
     // A mapping from the layout's coordinates to a device: p' = p * zoom + offset.
@@ -79,6 +110,8 @@ private:
     };
     void layoutNodes();
     void syncStateToGraph();
+    void indexSupernodes();
+    bool dropSupernodeMembers(const std::vector<int>& nodes);
     View fitView(const QSizeF& size) const;
     View currentView() const { return {zoom_, offset_}; }
     double nodeRadius(int node, const View& v) const;
@@ -98,6 +131,10 @@ private:
     std::vector<int> pinOrder_;
     std::vector<int> highlighted_;
     std::vector<char> isHighlighted_;
+    std::vector<int> superOf_;  // per node: its supernode, or -1
+    std::map<std::pair<int, long>, std::vector<int>> byFeature_;  // (layer, feature) -> feature nodes
+    int hovered_ = -1;
+    std::vector<int> sameFeature_;  // the hovered node's same feature elsewhere
     double zoom_ = 1;
     QPointF offset_;
     bool userMoved_ = false;  // after a zoom or pan, resizing no longer refits

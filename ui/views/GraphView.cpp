@@ -3,11 +3,14 @@
 #include "attribution/Attribution.h"
 #include "attribution/GraphJson.h"
 #include "attribution/GraphPruning.h"
+#include "attribution/Subgraph.h"
 #include "model/Transformer.h"
 #include "sae/Sae.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
+#include "ui/views/DashboardView.h"
 #include "ui/views/GraphCanvas.h"
+#include "ui/views/SubgraphCanvas.h"
 
 #include <QCoreApplication>
 #include <QDoubleSpinBox>
@@ -17,19 +20,24 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPointer>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QShortcut>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QThreadPool>
 #include <QToolBar>
+#include <QToolButton>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <set>
 
 namespace cs::ui {
 
@@ -49,6 +57,7 @@ QString nodeText(const GraphNode& n) {
 
 GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(parent), session_(session) {
     canvas_ = new GraphCanvas;
+    canvas_->setContextMenuPolicy(Qt::CustomContextMenu);
     nodeBox_ = new QDoubleSpinBox;
     edgeBox_ = new QDoubleSpinBox;
     for (QDoubleSpinBox* b : {nodeBox_, edgeBox_}) {
@@ -78,7 +87,8 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
     progress_->setVisible(false);
     progress_->setMaximumWidth(160);
     auto* open = new QPushButton(tr("Open..."));
-    auto* save = new QPushButton(tr("Save..."));
+    save_ = new QPushButton(tr("Save..."));
+    save_->setToolTip(tr("Save the graph with its pins, supernodes and focused node"));
 
     // A tool bar rather than a row layout: it folds what does not fit behind its extension button,
     // so the dock (tabbed with others) never forces the window's dock area wider.
@@ -96,8 +106,45 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
     bar->addWidget(progress_);
     bar->addWidget(cancel_);
     bar->addWidget(open);
-    bar->addWidget(save);
+    bar->addWidget(save_);
 
+    // The subgraph pane under the canvas, with its own small tool bar.
+    subgraph_ = new SubgraphCanvas;
+    subgraph_->setObjectName("graphSubgraph");
+    subgraph_->setContextMenuPolicy(Qt::CustomContextMenu);
+    group_ = new QPushButton(tr("Group"));
+    group_->setObjectName("graphGroup");
+    group_->setToolTip(tr("Group the selected boxes, else every pinned node not in a supernode, into a supernode (G)"));
+    ungroup_ = new QPushButton(tr("Ungroup"));
+    ungroup_->setToolTip(tr("Dissolve the selected supernodes; their members stay pinned (Shift+G)"));
+    rename_ = new QPushButton(tr("Rename"));
+    rename_->setToolTip(tr("Rename the selected supernode (F2, or double-click it)"));
+    auto* exportSub = new QPushButton(tr("Export..."));
+    exportSub->setToolTip(tr("Export the subgraph as SVG, PDF or PNG"));
+    auto* subBar = new QToolBar;
+    subBar->setObjectName("graphSubgraphBar");
+    auto* subTitle = new QLabel(tr("<b>Subgraph</b> "));
+    subTitle->setToolTip(tr("The pinned nodes; a supernode's links are the sums of its members' links"));
+    subBar->addWidget(subTitle);
+    subBar->addWidget(group_);
+    subBar->addWidget(ungroup_);
+    subBar->addWidget(rename_);
+    subBar->addWidget(exportSub);
+    auto* lower = new QWidget;
+    auto* lowerLayout = new QVBoxLayout(lower);
+    lowerLayout->setContentsMargins(0, 0, 0, 0);
+    lowerLayout->setSpacing(0);
+    lowerLayout->addWidget(subBar);
+    lowerLayout->addWidget(subgraph_, 1);
+    canvasSplit_ = new QSplitter(Qt::Vertical);
+    canvasSplit_->addWidget(canvas_);
+    canvasSplit_->addWidget(lower);
+    canvasSplit_->setStretchFactor(0, 3);
+    canvasSplit_->setStretchFactor(1, 2);
+    canvasSplit_->setChildrenCollapsible(true);
+    canvasSplit_->setSizes({600, 260});
+
+    // Side panel tabs.
     focusInfo_ = new QLabel(tr("Click a node to see its inputs and outputs; Ctrl+click pins it."));
     focusInfo_->setWordWrap(true);
     connections_ = new QTreeWidget;
@@ -107,28 +154,79 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
     connections_->header()->setStretchLastSection(false);
     connections_->header()->setSectionResizeMode(0, QHeaderView::Stretch);
     connections_->header()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
+    connections_->setMouseTracking(true);  // hovering a row marks the node's feature on the canvas
+    connections_->viewport()->installEventFilter(this);
+    auto* connPage = new QWidget;
+    auto* connLayout = new QVBoxLayout(connPage);
+    connLayout->setContentsMargins(2, 2, 2, 2);
+    connLayout->addWidget(focusInfo_);
+    connLayout->addWidget(connections_, 1);
+
+    dashboardPage_ = new QWidget;
+    auto* dashLayout = new QVBoxLayout(dashboardPage_);
+    dashLayout->setContentsMargins(0, 0, 0, 0);
+    dashboardNote_ = new QLabel;
+    dashboardNote_->setObjectName("graphDashboardNote");
+    dashboardNote_->setWordWrap(true);
+    dashboardNote_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    dashboardNote_->setMargin(4);
+    dashLayout->addWidget(dashboardNote_, 1);
+
+    auto* suggestPage = new QWidget;
+    auto* suggestLayout = new QVBoxLayout(suggestPage);
+    suggestLayout->setContentsMargins(2, 2, 2, 2);
+    suggestionInfo_ = new QLabel;
+    suggestionInfo_->setWordWrap(true);
+    suggestionList_ = new QTreeWidget;
+    suggestionList_->setObjectName("graphSuggestions");
+    suggestionList_->setColumnCount(3);
+    suggestionList_->setHeaderLabels({tr("Proposed supernode"), tr("Sim."), QString()});
+    suggestionList_->headerItem()->setToolTip(1, tr("Mean cosine similarity of the members' edge profiles"));
+    suggestionList_->setRootIsDecorated(false);
+    suggestionList_->header()->setStretchLastSection(false);
+    suggestionList_->header()->setSectionResizeMode(0, QHeaderView::Stretch);
+    for (int col = 1; col < 3; ++col) suggestionList_->header()->setSectionResizeMode(col, QHeaderView::ResizeToContents);
+    suggestLayout->addWidget(suggestionInfo_);
+    suggestLayout->addWidget(suggestionList_, 1);
+
+    side_ = new QTabWidget;
+    side_->setObjectName("graphSidePanel");
+    side_->setDocumentMode(true);
+    side_->addTab(connPage, tr("Connections"));
+    side_->addTab(dashboardPage_, tr("Dashboard"));
+    side_->addTab(suggestPage, tr("Suggestions"));
     scores_ = new QLabel;
     scores_->setObjectName("graphScores");
     scores_->setWordWrap(true);
     auto* side = new QWidget;
     auto* sideLayout = new QVBoxLayout(side);
     sideLayout->setContentsMargins(0, 0, 0, 0);
-    sideLayout->addWidget(focusInfo_);
-    sideLayout->addWidget(connections_, 1);
+    sideLayout->addWidget(side_, 1);
     sideLayout->addWidget(scores_);
 
     auto* split = new QSplitter;
-    split->addWidget(canvas_);
+    split->addWidget(canvasSplit_);
     split->addWidget(side);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
     // Wide enough to read a node's label beside its weight; the canvas takes the rest.
     side->setMinimumWidth(200);
     split->setChildrenCollapsible(true);
+    split->setSizes({600, 300});  // room for the tabs' names and a dashboard
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(bar);
     layout->addWidget(split, 1);
+
+    // Shortcuts for the whole dock; text fields keep their letters (they claim them first).
+    auto shortcut = [this](const QKeySequence& keys, auto slot) {
+        auto* s = new QShortcut(keys, this);
+        s->setContext(Qt::WidgetWithChildrenShortcut);
+        connect(s, &QShortcut::activated, this, slot);
+    };
+    shortcut(QKeySequence(Qt::Key_G), [this] { groupSelection(); });
+    shortcut(QKeySequence(Qt::SHIFT | Qt::Key_G), [this] { ungroupSelection(); });
+    shortcut(QKeySequence(Qt::Key_F2), [this] { renameSelected(); });
 
     connect(nodeBox_, &QDoubleSpinBox::valueChanged, this, [this] { reprune(); });
     connect(edgeBox_, &QDoubleSpinBox::valueChanged, this, [this] { reprune(); });
@@ -140,26 +238,65 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
     connect(compute_, &QPushButton::clicked, this, &GraphView::computeGraph);
     connect(cancel_, &QPushButton::clicked, this, &GraphView::cancelCompute);
     connect(open, &QPushButton::clicked, this, &GraphView::chooseOpen);
-    connect(save, &QPushButton::clicked, this, &GraphView::chooseSave);
-    connect(canvas_, &GraphCanvas::nodeClicked, this, [this] { updateConnections(); });
-    connect(canvas_, &GraphCanvas::pinsChanged, this, [this] {
-        // Pins live on the unpruned graph too, so a stricter threshold and back keeps them.
-        if (full_) {
-            auto g = std::make_shared<AttributionGraph>(*full_);
-            g->pinnedIds = canvas_->graph().pinnedIds;
-            full_ = g;
-        }
-        updateScores();
+    connect(save_, &QPushButton::clicked, this, &GraphView::chooseSave);
+    connect(group_, &QPushButton::clicked, this, [this] { groupSelection(); });
+    connect(ungroup_, &QPushButton::clicked, this, [this] { ungroupSelection(); });
+    connect(rename_, &QPushButton::clicked, this, [this] { renameSelected(); });
+    connect(exportSub, &QPushButton::clicked, this, &GraphView::exportSubgraphRequested);
+    connect(canvas_, &GraphCanvas::nodeClicked, this, [this] {
+        clickedId_ = canvas_->graph().clickedId;
+        updateConnections();
+        updateDashboard();
+        updateActions();
     });
+    connect(canvas_, &GraphCanvas::pinsChanged, this, &GraphView::canvasPinsChanged);
+    connect(canvas_, &GraphCanvas::supernodesChanged, this, &GraphView::canvasSupernodesChanged);
+    connect(canvas_, &QWidget::customContextMenuRequested, this, &GraphView::canvasMenu);
+    connect(subgraph_, &QWidget::customContextMenuRequested, this, &GraphView::subgraphMenu);
+    connect(subgraph_, &SubgraphCanvas::selectionChanged, this, &GraphView::updateActions);
+    auto focusSingle = [this](int item) {
+        const SubgraphNode& n = subgraph_->subgraph().nodes[static_cast<size_t>(item)];
+        if (n.supernode < 0) canvas_->focusNode(n.members.front());
+    };
+    connect(subgraph_, &SubgraphCanvas::itemClicked, this, focusSingle);
+    connect(subgraph_, &SubgraphCanvas::itemActivated, this, focusSingle);
+    connect(subgraph_, &SubgraphCanvas::renameRequested, this, [this](int k, const QString& label) { renameSupernode(k, label); });
     connect(connections_, &QTreeWidget::itemActivated, this, [this](QTreeWidgetItem* item) {
         const QVariant v = item->data(0, Qt::UserRole);
         if (v.isValid()) canvas_->focusNode(v.toInt());
     });
+    connect(connections_, &QTreeWidget::itemEntered, this, [this](QTreeWidgetItem* item) {
+        const QVariant v = item->data(0, Qt::UserRole);
+        canvas_->setHoveredNode(v.isValid() ? v.toInt() : -1);
+    });
+    side_->setCurrentIndex(std::clamp(QSettings().value("graph/sideTab", 0).toInt(), 0, side_->count() - 1));
+    connect(side_, &QTabWidget::currentChanged, this, [this](int tab) {
+        QSettings().setValue("graph/sideTab", tab);  // the tab one works in comes back next time
+        updateDashboard();
+        if (suggestionsStale_) updateSuggestions();
+    });
+    connect(suggestionList_, &QTreeWidget::currentItemChanged, this, [this](QTreeWidgetItem* item) {
+        // The suggestion's members are marked on the canvas as search matches are.
+        const int row = item ? suggestionList_->indexOfTopLevelItem(item) : -1;
+        if (row >= 0 && row < static_cast<int>(suggestions_.size())) canvas_->setHighlighted(suggestions_[static_cast<size_t>(row)].members);
+    });
     updateScores();
+    updateDashboard();
+    updateActions();
+}
+
+bool GraphView::eventFilter(QObject* watched, QEvent* e) {
+    if (watched == connections_->viewport() && e->type() == QEvent::Leave) canvas_->setHoveredNode(-1);
+    return QWidget::eventFilter(watched, e);
 }
 
 void GraphView::setFullGraph(AttributionGraph g, bool prune) {
+    pinnedIds_ = g.pinnedIds;
+    supernodes_ = g.supernodes;
+    clickedId_ = g.clickedId;
     full_ = std::make_shared<const AttributionGraph>(std::move(g));
+    suggestionsStale_ = true;
+    setModified(false);
     if (prune) reprune();
     else showGraph(*full_);
 }
@@ -174,9 +311,10 @@ void GraphView::setThresholds(double node, double edge) {
 void GraphView::reprune() {
     if (!full_) return;
     auto full = std::make_shared<AttributionGraph>(*full_);
-    // The canvas's focus and pins carry over to the new pruning where their nodes survive.
-    full->clickedId = canvas_->graph().clickedId.empty() ? full_->clickedId : canvas_->graph().clickedId;
-    if (!canvas_->isEmpty()) full->pinnedIds = canvas_->graph().pinnedIds;
+    // The viewer's state carries over to the new pruning where its nodes survive.
+    full->clickedId = clickedId_;
+    full->pinnedIds = pinnedIds_;
+    full->supernodes = supernodes_;
     const float node = static_cast<float>(nodeBox_->value());
     const float edge = static_cast<float>(edgeBox_->value());
     const int ticket = ++pruneTicket_;
@@ -208,11 +346,164 @@ void GraphView::reprune() {
 }
 
 void GraphView::showGraph(AttributionGraph pruned) {
+    // Supernodes whole, members a threshold hid included: the canvas draws those it has, and a
+    // looser threshold brings the rest back into the same groups.
+    pruned.supernodes = supernodes_;
     canvas_->setGraph(std::move(pruned));
+    suggestionsStale_ = true;
     updateSearch();
     updateConnections();
     updateScores();
+    updateSubgraph();
+    updateDashboard();
+    updateSuggestions();
     Q_EMIT graphShown();
+}
+
+void GraphView::setModified(bool modified) {
+    if (modified == modified_) return;
+    modified_ = modified;
+    save_->setText(modified ? tr("Save*...") : tr("Save..."));
+    Q_EMIT modifiedChanged(modified);
+}
+
+void GraphView::canvasPinsChanged() {
+    // Pins the current pruning hides stay pinned, after the ones shown.
+    std::vector<std::string> pins = canvas_->graph().pinnedIds;
+    for (const std::string& id : pinnedIds_)
+        if (canvas_->graph().findNode(id) < 0) pins.push_back(id);
+    pinnedIds_ = std::move(pins);
+    setModified(true);
+    updateScores();
+    updateSubgraph();
+}
+
+void GraphView::canvasSupernodesChanged() {
+    supernodes_ = canvas_->supernodes();
+    setModified(true);
+    suggestionsStale_ = true;
+    updateSubgraph();
+    updateSuggestions();
+}
+
+void GraphView::updateSubgraph() {
+    const AttributionGraph& g = canvas_->graph();
+    subgraph_->setSubgraph(g, buildSubgraph(g, canvas_->pinnedNodes(), canvas_->supernodes()));
+    updateActions();
+}
+
+std::vector<int> GraphView::groupCandidates() const {
+    std::vector<int> nodes;
+    const std::vector<int> selected = subgraph_->selection();
+    if (!selected.empty()) {
+        for (int item : selected) {
+            const auto& members = subgraph_->subgraph().nodes[static_cast<size_t>(item)].members;
+            nodes.insert(nodes.end(), members.begin(), members.end());
+        }
+        return nodes;
+    }
+    for (int n : canvas_->pinnedNodes())
+        if (canvas_->supernodeOf(n) < 0) nodes.push_back(n);
+    return nodes;
+}
+
+std::vector<int> GraphView::selectedSupernodes() const {
+    std::vector<int> out;
+    for (int item : subgraph_->selection())
+        if (const int s = subgraph_->subgraph().nodes[static_cast<size_t>(item)].supernode; s >= 0) out.push_back(s);
+    return out;
+}
+
+void GraphView::updateActions() {
+    group_->setEnabled(groupCandidates().size() >= 2);
+    ungroup_->setEnabled(!selectedSupernodes().empty());
+    rename_->setEnabled(!selectedSupernodes().empty() || canvas_->supernodeOf(canvas_->focusedNode()) >= 0);
+}
+
+int GraphView::groupSelection() {
+    const std::vector<int> nodes = groupCandidates();
+    if (nodes.size() < 2) return -1;
+    const int k = canvas_->groupNodes(nodes, proposeSupernodeLabel(canvas_->graph(), nodes));
+    if (k >= 0) startRename(k);  // the proposed label is a start; the user names the role
+    return k;
+}
+
+bool GraphView::ungroupSelection() {
+    std::vector<int> ks = selectedSupernodes();
+    // From the last, so the indices still to go stay valid.
+    std::sort(ks.rbegin(), ks.rend());
+    for (int k : ks) canvas_->ungroup(k);
+    return !ks.empty();
+}
+
+bool GraphView::renameSelected() {
+    const std::vector<int> ks = selectedSupernodes();
+    return startRename(!ks.empty() ? ks.front() : canvas_->supernodeOf(canvas_->focusedNode()));
+}
+
+bool GraphView::startRename(int supernode) {
+    if (supernode < 0) return false;
+    const auto& nodes = subgraph_->subgraph().nodes;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        if (nodes[i].supernode != supernode) continue;
+        // A collapsed pane would hide the editor: give it room first.
+        const QList<int> sizes = canvasSplit_->sizes();
+        if (sizes.size() == 2 && sizes[1] < 80) canvasSplit_->setSizes({std::max(1, sizes[0] + sizes[1] - 160), 160});
+        subgraph_->setSelection({static_cast<int>(i)});
+        return subgraph_->editLabel(static_cast<int>(i));
+    }
+    return false;
+}
+
+bool GraphView::renameSupernode(int index, const QString& label) {
+    return canvas_->renameSupernode(index, label.trimmed().toStdString());
+}
+
+void GraphView::canvasMenu(const QPoint& at) {
+    const int n = canvas_->nodeAt(at);
+    QMenu menu(this);
+    if (n >= 0) {
+        menu.addAction(tr("Focus"), this, [this, n] { canvas_->focusNode(n); });
+        menu.addAction(canvas_->isPinned(n) ? tr("Unpin") : tr("Pin"), this, [this, n] { canvas_->togglePin(n); });
+        if (const int s = canvas_->supernodeOf(n); s >= 0) {
+            const QString name = QString::fromStdString(canvas_->supernodes()[static_cast<size_t>(s)].label);
+            menu.addAction(tr("Rename \"%1\"...").arg(name), this, [this, s] { startRename(s); });
+            menu.addAction(tr("Ungroup \"%1\"").arg(name), this, [this, s] { canvas_->ungroup(s); });
+        }
+        menu.addSeparator();
+    }
+    QAction* group = menu.addAction(subgraph_->selection().empty() ? tr("Group Pinned Nodes") : tr("Group Selected Boxes"), this,
+                                    [this] { groupSelection(); });
+    group->setShortcut(QKeySequence(Qt::Key_G));
+    group->setEnabled(groupCandidates().size() >= 2);
+    menu.addAction(tr("Unpin All"), canvas_, &GraphCanvas::unpinAll)->setEnabled(!canvas_->pinnedNodes().empty());
+    menu.exec(canvas_->mapToGlobal(at));
+}
+
+void GraphView::subgraphMenu(const QPoint& at) {
+    QMenu menu(this);
+    QAction* group = menu.addAction(tr("Group"), this, [this] { groupSelection(); });
+    group->setShortcut(QKeySequence(Qt::Key_G));
+    group->setEnabled(groupCandidates().size() >= 2);
+    QAction* ungroup = menu.addAction(tr("Ungroup"), this, [this] { ungroupSelection(); });
+    ungroup->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_G));
+    ungroup->setEnabled(!selectedSupernodes().empty());
+    QAction* rename = menu.addAction(tr("Rename..."), this, [this] { renameSelected(); });
+    rename->setShortcut(QKeySequence(Qt::Key_F2));
+    rename->setEnabled(!selectedSupernodes().empty());
+    const std::vector<int> selected = subgraph_->selection();
+    menu.addAction(tr("Unpin"), this, [this, selected] {
+        std::vector<int> nodes;
+        for (int item : selected) {
+            const auto& m = subgraph_->subgraph().nodes[static_cast<size_t>(item)].members;
+            nodes.insert(nodes.end(), m.begin(), m.end());
+        }
+        for (int node : nodes)
+            if (canvas_->isPinned(node)) canvas_->togglePin(node);
+    })->setEnabled(!selected.empty());
+    menu.addSeparator();
+    menu.addAction(tr("Export Subgraph..."), this, &GraphView::exportSubgraphRequested)->setEnabled(subgraph_->itemCount() > 0);
+    menu.exec(subgraph_->mapToGlobal(at));
 }
 
 void GraphView::updateSearch() {
@@ -231,6 +522,7 @@ void GraphView::updateSearch() {
 
 void GraphView::updateConnections() {
     connections_->clear();
+    canvas_->setHoveredNode(-1);  // the row under the mouse is gone
     const AttributionGraph& g = canvas_->graph();
     const int f = canvas_->focusedNode();
     if (f < 0) {
@@ -269,6 +561,117 @@ void GraphView::updateConnections() {
     group(tr("Outputs −"), out, false, false);
 }
 
+void GraphView::updateDashboard() {
+    // Built only while its tab shows: a dashboard reads the store, and clicking through nodes
+    // with the Connections tab up should not pay for that.
+    if (side_->currentWidget() != dashboardPage_) return;
+    const AttributionGraph& g = canvas_->graph();
+    const int f = canvas_->focusedNode();
+    QString note;
+    QString sae;
+    long feature = -1;
+    if (f < 0) {
+        note = tr("Click a feature node to see its dashboard here.");
+    } else {
+        const GraphNode& n = g.nodes[static_cast<size_t>(f)];
+        const QString id = QString::fromStdString(n.id).toHtmlEscaped();
+        const QString label = QString::fromStdString(n.label).toHtmlEscaped();
+        switch (n.kind) {
+        case NodeKind::Error:
+            note = tr("<b>%1</b> is an error node: what the replacement (transcoder or SAE) does not reconstruct at layer %2, "
+                      "position %3 (norm %4). It has no dashboard; its links show how much of the circuit it carries.")
+                       .arg(id)
+                       .arg(n.layer)
+                       .arg(n.position)
+                       .arg(n.activation, 0, 'g', 4);
+            break;
+        case NodeKind::Embedding:
+            note = tr("<b>%1</b> is the embedding of \"%2\" at position %3: the token and position embeddings entering block 0 "
+                      "(norm %4). It has no dashboard.")
+                       .arg(id, label)
+                       .arg(n.position)
+                       .arg(n.activation, 0, 'g', 4);
+            break;
+        case NodeKind::Logit:
+            note = tr("<b>%1</b> is the logit of \"%2\" at the last position, minus the mean logit (%3; probability %4). It has "
+                      "no dashboard; its inputs are the features that push the model toward this token.")
+                       .arg(id, label)
+                       .arg(n.activation, 0, 'g', 4)
+                       .arg(n.tokenProb, 0, 'g', 3);
+            break;
+        case NodeKind::Feature:
+            if (n.layer < 0 || n.layer >= static_cast<int>(g.saeIds.size()) || g.saeIds[static_cast<size_t>(n.layer)].empty())
+                note = tr("<b>%1</b>: the graph names no transcoder for layer %2, so its dashboard cannot be found.").arg(id).arg(n.layer);
+            else if (!session_)
+                note = tr("<b>%1</b>: dashboards are read through the window's session.").arg(id);
+            else {
+                sae = QString::fromStdString(g.saeIds[static_cast<size_t>(n.layer)]);
+                feature = n.feature;
+            }
+            break;
+        }
+    }
+    if (dashboard_ && (feature < 0 || dashboard_->saeId() != sae || dashboard_->featureIndex() != feature)) {
+        dashboard_->hide();
+        dashboard_->deleteLater();  // it may be the sender of what brought us here
+        dashboard_ = nullptr;
+    }
+    dashboardNote_->setVisible(feature < 0);
+    dashboardNote_->setText(note);
+    if (feature < 0 || dashboard_) return;
+    dashboard_ = new DashboardView(session_, sae, feature);
+    connect(dashboard_, &DashboardView::openFeature, this, &GraphView::openFeature);
+    connect(dashboard_, &DashboardView::steerRequested, this, &GraphView::steerRequested);
+    connect(dashboard_, &DashboardView::promptRequested, this, &GraphView::promptRequested);
+    connect(dashboard_, &DashboardView::indexRequested, this, &GraphView::indexRequested);
+    static_cast<QVBoxLayout*>(dashboardPage_->layout())->addWidget(dashboard_, 1);
+    dashboard_->show();  // a layout shows a new child of a visible page only later, queued
+}
+
+void GraphView::updateSuggestions() {
+    // Clustering is quadratic in the features considered: only while its tab shows.
+    if (side_->currentWidget() != suggestionList_->parentWidget()) {
+        // Their node indices may not fit the graph shown any more.
+        suggestionsStale_ = true;
+        suggestions_.clear();
+        suggestionList_->clear();
+        return;
+    }
+    suggestionsStale_ = false;
+    suggestionList_->clear();
+    const AttributionGraph& g = canvas_->graph();
+    const SuggestionOptions options;
+    suggestions_ = g.nodes.empty() ? std::vector<SupernodeSuggestion>{} : suggestSupernodes(g, options);
+    if (g.nodes.empty()) suggestionInfo_->setText(tr("No graph yet."));
+    else if (suggestions_.empty())
+        suggestionInfo_->setText(tr("No features outside a supernode have inputs and outputs alike enough (similarity %1 or more).")
+                                     .arg(options.minSimilarity));
+    else
+        suggestionInfo_->setText(tr("Features whose inputs and outputs are alike (similarity %1 or more): Group pins them as one "
+                                    "supernode; select a row to mark them on the graph.")
+                                     .arg(options.minSimilarity));
+    for (size_t row = 0; row < suggestions_.size(); ++row) {
+        const SupernodeSuggestion& s = suggestions_[row];
+        auto* item = new QTreeWidgetItem(suggestionList_, {QStringLiteral("%1 \u00d7%2").arg(QString::fromStdString(s.label)).arg(s.members.size()),
+                                                           QString::number(s.score, 'f', 2)});
+        QStringList members;
+        for (int m : s.members) members << nodeText(g.nodes[static_cast<size_t>(m)]).toHtmlEscaped();
+        item->setToolTip(0, members.join(QStringLiteral("<br>")));
+        auto* button = new QToolButton;
+        button->setText(tr("Group"));
+        button->setAutoRaise(false);
+        // Queued: accepting rebuilds this list, the button included.
+        connect(button, &QToolButton::clicked, this, [this, row] { acceptSuggestion(static_cast<int>(row)); }, Qt::QueuedConnection);
+        suggestionList_->setItemWidget(item, 2, button);
+    }
+}
+
+int GraphView::acceptSuggestion(int row) {
+    if (row < 0 || row >= static_cast<int>(suggestions_.size())) return -1;
+    const SupernodeSuggestion s = suggestions_[static_cast<size_t>(row)];
+    return canvas_->groupNodes(s.members, s.label);
+}
+
 void GraphView::updateScores() {
     const AttributionGraph& g = canvas_->graph();
     if (g.nodes.empty()) {
@@ -303,13 +706,26 @@ QString GraphView::openGraph(const QString& path) {
     return {};
 }
 
-QString GraphView::saveGraph(const QString& path) const {
+QString GraphView::saveGraph(const QString& path) {
     if (canvas_->isEmpty()) return tr("%1: no graph to save").arg(path);
+    // What is shown: supernode members this pruning hides are not in the file, and a supernode
+    // with none left is not either (as pruneGraph writes a pruned graph).
+    AttributionGraph g = canvas_->graph();
+    std::vector<Supernode> kept;
+    for (Supernode& sn : g.supernodes) {
+        std::vector<std::string> members;
+        for (const std::string& id : sn.nodeIds)
+            if (g.findNode(id) >= 0) members.push_back(id);
+        sn.nodeIds = std::move(members);
+        if (!sn.nodeIds.empty()) kept.push_back(std::move(sn));
+    }
+    g.supernodes = std::move(kept);
     try {
-        cs::saveGraph(path.toStdString(), canvas_->graph());
+        cs::saveGraph(path.toStdString(), g);
     } catch (const std::exception& e) {
         return QString::fromUtf8(e.what()).section('\n', 0, 0);
     }
+    setModified(false);
     return {};
 }
 
