@@ -25,6 +25,8 @@
 #include "ui/views/GraphCanvas.h"
 #include "ui/views/DashboardView.h"
 #include "ui/views/GraphView.h"
+#include "ui/views/AttentionEdgePanel.h"
+#include "ui/views/GraphInterventionPanel.h"
 #include "ui/views/SubgraphCanvas.h"
 
 #include <QDoubleSpinBox>
@@ -252,6 +254,17 @@ private Q_SLOTS:
         QCOMPARE(c->focusedNode(), a);  // a single node's box focuses it on the canvas
         QTest::mouseClick(sub, Qt::LeftButton, Qt::ControlModifier, sub->itemCenter(ib).toPoint());
         QVERIFY((sub->selection() == std::vector<int>{std::min(ia, ib), std::max(ia, ib)}));
+        // The Intervene tab acts on the selected boxes' members; the Attention tab's edge is the
+        // focused node's layer and position.
+        {
+            std::set<std::string> want{g.nodes[static_cast<size_t>(a)].id, g.nodes[static_cast<size_t>(b)].id}, got;
+            for (const auto& n : view.interventionPanel()->nodes()) got.insert(n.id);
+            QVERIFY(got == want);
+            const cs::AttentionEdge e = view.attentionPanel()->edge();
+            QCOMPARE(e.layer, g.nodes[static_cast<size_t>(a)].layer);
+            QCOMPARE(e.query, g.nodes[static_cast<size_t>(a)].position);
+            QCOMPARE(e.key, g.nodes[static_cast<size_t>(a)].position);
+        }
         QSignalSpy grouped(c, &GraphCanvas::supernodesChanged);
         QTest::keyClick(sub, Qt::Key_G);
         QCOMPARE(grouped.count(), 1);
@@ -455,6 +468,28 @@ private Q_SLOTS:
         QImage image(png);
         QVERIFY(!image.isNull());
         QVERIFY(image.width() >= sub->figureSize().width());
+    }
+
+    // The Open button reads off the GUI thread; a corrupt file fails with its name and leaves the
+    // graph shown as it was.
+    void openInBackgroundAndCorruptFiles() {
+        GraphView view(nullptr);
+        QVERIFY(showView(view, full_));
+        const size_t before = view.canvas()->graph().nodes.size();
+        const std::string good = dir_ + "/whole.json";
+        cs::saveGraph(good, full_);
+        QSignalSpy opened(&view, &GraphView::graphOpened);
+        QSignalSpy failed(&view, &GraphView::failed);
+        view.openGraphInBackground(QString::fromStdString(good));
+        QVERIFY(opened.wait(30000));
+        QCOMPARE(view.canvas()->graph().nodes.size(), full_.nodes.size());  // shown as it is
+        QVERIFY(view.canvas()->graph().nodes.size() != before);
+        const std::string bad = dir_ + "/bad.json";
+        writeFile(bad, "{\"metadata\": {}, \"nodes\": [");
+        view.openGraphInBackground(QString::fromStdString(bad));
+        QVERIFY(failed.wait(30000));
+        QVERIFY(failed.front().front().toString().contains("bad.json"));
+        QCOMPARE(view.canvas()->graph().nodes.size(), full_.nodes.size());
     }
 
     // Tabbed with the other feature docks, the view must not force the dock area wider.

@@ -8,8 +8,10 @@
 #include "sae/Sae.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
+#include "ui/views/AttentionEdgePanel.h"
 #include "ui/views/DashboardView.h"
 #include "ui/views/GraphCanvas.h"
+#include "ui/views/GraphInterventionPanel.h"
 #include "ui/views/SubgraphCanvas.h"
 
 #include <QCoreApplication>
@@ -195,6 +197,12 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
     side_->addTab(connPage, tr("Connections"));
     side_->addTab(dashboardPage_, tr("Dashboard"));
     side_->addTab(suggestPage, tr("Suggestions"));
+    intervene_ = new GraphInterventionPanel(session_);
+    intervene_->setObjectName("graphIntervene");
+    side_->addTab(intervene_, tr("Intervene"));
+    attention_ = new AttentionEdgePanel(session_);
+    attention_->setObjectName("graphAttention");
+    side_->addTab(attention_, tr("Attention"));
     scores_ = new QLabel;
     scores_->setObjectName("graphScores");
     scores_->setWordWrap(true);
@@ -248,6 +256,13 @@ GraphView::GraphView(SessionController* session, QWidget* parent) : QWidget(pare
         updateConnections();
         updateDashboard();
         updateActions();
+        updateInterventionNodes();
+        updateAttentionEdge();
+    });
+    connect(subgraph_, &SubgraphCanvas::selectionChanged, this, &GraphView::updateInterventionNodes);
+    connect(attention_, &AttentionEdgePanel::nodeChosen, this, [this](const QString& id) {
+        const int n = canvas_->graph().findNode(id.toStdString());
+        if (n >= 0) canvas_->focusNode(n);
     });
     connect(canvas_, &GraphCanvas::pinsChanged, this, &GraphView::canvasPinsChanged);
     connect(canvas_, &GraphCanvas::supernodesChanged, this, &GraphView::canvasSupernodesChanged);
@@ -310,28 +325,32 @@ void GraphView::setThresholds(double node, double edge) {
 
 void GraphView::reprune() {
     if (!full_) return;
-    auto full = std::make_shared<AttributionGraph>(*full_);
-    // The viewer's state carries over to the new pruning where its nodes survive.
-    full->clickedId = clickedId_;
-    full->pinnedIds = pinnedIds_;
-    full->supernodes = supernodes_;
+    // The viewer's state carries over to the new pruning where its nodes survive. The unpruned
+    // graph is copied where the pruning runs: a million links take a while to copy too.
+    auto withState = [full = full_, clicked = clickedId_, pins = pinnedIds_, groups = supernodes_] {
+        AttributionGraph g = *full;
+        g.clickedId = clicked;
+        g.pinnedIds = pins;
+        g.supernodes = groups;
+        return g;
+    };
     const float node = static_cast<float>(nodeBox_->value());
     const float edge = static_cast<float>(edgeBox_->value());
     const int ticket = ++pruneTicket_;
-    if (full->links.size() < kSyncPruneLinks) {
+    if (full_->links.size() < kSyncPruneLinks) {
         try {
-            showGraph(pruneGraph(*full, node, edge));
+            showGraph(pruneGraph(withState(), node, edge));
         } catch (const std::exception& e) {
             Q_EMIT failed(QString::fromUtf8(e.what()).section('\n', 0, 0));
         }
         return;
     }
     QPointer<GraphView> self(this);
-    QThreadPool::globalInstance()->start([self, full, node, edge, ticket] {
+    QThreadPool::globalInstance()->start([self, withState, node, edge, ticket] {
         std::shared_ptr<AttributionGraph> pruned;
         QString error;
         try {
-            pruned = std::make_shared<AttributionGraph>(pruneGraph(*full, node, edge));
+            pruned = std::make_shared<AttributionGraph>(pruneGraph(withState(), node, edge));
         } catch (const std::exception& e) {
             error = QString::fromUtf8(e.what()).section('\n', 0, 0);
         }
@@ -697,13 +716,44 @@ QString GraphView::openGraph(const QString& path) {
     } catch (const std::exception& e) {
         return QString::fromUtf8(e.what()).section('\n', 0, 0);
     }
+    showOpenedGraph(std::move(g));
+    return {};
+}
+
+void GraphView::openGraphInBackground(const QString& path) {
+    // A million-link file takes seconds to parse: read it off the GUI thread, show it here.
+    const int ticket = ++openTicket_;
+    progress_->setRange(0, 0);
+    progress_->show();
+    QPointer<GraphView> self(this);
+    QThreadPool::globalInstance()->start([self, path, ticket] {
+        auto g = std::make_shared<AttributionGraph>();
+        QString error;
+        try {
+            *g = loadGraph(path.toStdString());
+        } catch (const std::exception& e) {
+            error = QString::fromUtf8(e.what()).section('\n', 0, 0);
+        }
+        QMetaObject::invokeMethod(QCoreApplication::instance(), [self, g, error, ticket] {
+            if (!self || ticket != self->openTicket_) return;  // closed, or a newer file was chosen
+            self->progress_->hide();
+            if (!error.isEmpty()) {
+                Q_EMIT self->failed(error);
+                return;
+            }
+            self->showOpenedGraph(std::move(*g));
+            Q_EMIT self->graphOpened();
+        });
+    });
+}
+
+void GraphView::showOpenedGraph(AttributionGraph g) {
     {
         const QSignalBlocker a(nodeBox_), b(edgeBox_);
         nodeBox_->setValue(g.nodeThreshold);
         edgeBox_->setValue(g.edgeThreshold);
     }
     setFullGraph(std::move(g), false);
-    return {};
 }
 
 QString GraphView::saveGraph(const QString& path) {
@@ -735,8 +785,7 @@ void GraphView::chooseOpen() {
                                                       tr("Graph JSON (*.json)"));
     if (path.isEmpty()) return;
     settings.setValue("graphDir", QFileInfo(path).absolutePath());
-    const QString error = openGraph(path);
-    if (!error.isEmpty()) Q_EMIT failed(error);
+    openGraphInBackground(path);
 }
 
 void GraphView::chooseSave() {
@@ -830,6 +879,35 @@ void GraphView::computeGraph() {
             Q_EMIT self->graphComputed();
         };
     });
+}
+
+void GraphView::updateInterventionNodes() {
+    // What to change: the boxes selected in the subgraph pane (a supernode stands for all its
+    // members), else the focused node.
+    const AttributionGraph& g = canvas_->graph();
+    std::vector<int> chosen;
+    const auto& boxes = subgraph_->subgraph().nodes;
+    for (int box : subgraph_->selection())
+        if (box >= 0 && box < static_cast<int>(boxes.size()))
+            for (int m : boxes[static_cast<size_t>(box)].members) chosen.push_back(m);
+    if (chosen.empty() && canvas_->focusedNode() >= 0) chosen.push_back(canvas_->focusedNode());
+    std::vector<GraphNode> nodes;
+    for (int n : chosen)
+        if (n >= 0 && n < static_cast<int>(g.nodes.size())) nodes.push_back(g.nodes[static_cast<size_t>(n)]);
+    std::vector<long> targets;
+    for (const GraphNode& n : g.nodes)
+        if (n.kind == NodeKind::Logit) targets.push_back(n.feature);
+    intervene_->setNodes(std::move(nodes), g.tokens, std::move(targets), g.saeIds);
+}
+
+void GraphView::updateAttentionEdge() {
+    // The focused node's own position as query and key, at its layer: the attention that feeds it.
+    const int n = canvas_->focusedNode();
+    if (n < 0) return;
+    const GraphNode& node = canvas_->graph().nodes[static_cast<size_t>(n)];
+    const int layers = std::max(1, canvas_->graph().layers);
+    const int layer = std::clamp(node.layer, 0, layers - 1);
+    attention_->setEdge(layer, attention_->edge().head, node.position, node.position);
 }
 
 }  // namespace cs::ui

@@ -2,9 +2,10 @@
 // The attribution-graph dock: the canvas, a toolbar (thresholds that re-prune live, search, fit,
 // compute for the session's prompt, open and save), the pinned subgraph pane under the canvas
 // (supernodes: group, rename, ungroup; exports as a figure), and a side panel of tabs: the focused
-// node's strongest inputs and outputs (Connections), its dashboard (Dashboard), and supernodes
-// proposed from similar edge profiles, one click to group (Suggestions); the pinned subgraph's
-// scores stay under the tabs. The unpruned graph stays in memory, so a threshold change prunes
+// node's strongest inputs and outputs (Connections), its dashboard (Dashboard), supernodes
+// proposed from similar edge profiles, one click to group (Suggestions), interventions on the
+// chosen nodes (Intervene) and one attention score split into nodes' terms (Attention); the
+// pinned subgraph's scores stay under the tabs. The unpruned graph stays in memory, so a threshold change prunes
 // again from it instead of from what is shown; the viewer's state (focus, pins, supernodes) is
 // kept beside it, so a stricter threshold and back loses none of it.
 #include "attribution/AttributionGraph.h"
@@ -29,7 +30,9 @@ class QTreeWidgetItem;
 
 namespace cs::ui {
 
+class AttentionEdgePanel;
 class DashboardView;
+class GraphInterventionPanel;
 class GraphCanvas;
 class SessionController;
 class SubgraphCanvas;
@@ -41,8 +44,12 @@ public:
 
     GraphCanvas* canvas() const { return canvas_; }
     SubgraphCanvas* subgraphCanvas() const { return subgraph_; }
-    // The side panel's tabs (Connections, Dashboard, Suggestions); other graph panels add theirs.
+    // The side panel's tabs: Connections, Dashboard, Suggestions, Intervene, Attention.
     QTabWidget* sidePanel() const { return side_; }
+    // Intervene: set, scale or ablate the selected subgraph boxes' members, else the focused node.
+    GraphInterventionPanel* interventionPanel() const { return intervene_; }
+    // Attention: decompose one attention score; the focused node fills in its layer and position.
+    AttentionEdgePanel* attentionPanel() const { return attention_; }
     // The graph before pruning; the canvas shows pruneGraph of it at the spin boxes' thresholds.
     // A graph from a file is shown as it is until a threshold changes. Not modified after it.
     void setFullGraph(AttributionGraph g, bool prune = true);
@@ -80,7 +87,9 @@ public:
 
     // Return an error line, or empty. Saving writes what the canvas shows (supernode members a
     // threshold hid are left out) and clears the modified flag.
-    QString openGraph(const QString& path);
+    QString openGraph(const QString& path);  // reads on the calling thread
+    // Reads on a pool thread and shows the graph here (the Open button): graphOpened or failed.
+    void openGraphInBackground(const QString& path);
     QString saveGraph(const QString& path);
     // Computes the graph of the session's current prompt with its attached transcoders, on the
     // worker; graphComputed or failed follows.
@@ -92,6 +101,7 @@ Q_SIGNALS:
     // The canvas shows a new pruning (at once for small graphs, later for large ones, whose
     // pruning runs off the GUI thread).
     void graphShown();
+    void graphOpened();
     void failed(const QString& message);
     void modifiedChanged(bool modified);
     void exportSubgraphRequested();  // the subgraph pane's Export button
@@ -106,6 +116,7 @@ protected:
 
 private:
     void reprune();
+    void showOpenedGraph(AttributionGraph g);
     void showGraph(AttributionGraph pruned);
     void updateConnections();
     void updateScores();
@@ -113,6 +124,8 @@ private:
     void updateSubgraph();
     void updateDashboard();
     void updateSuggestions();
+    void updateInterventionNodes();
+    void updateAttentionEdge();
     void updateActions();
     void setModified(bool modified);
     void canvasPinsChanged();
@@ -151,6 +164,8 @@ private:
     std::vector<SupernodeSuggestion> suggestions_;
     bool suggestionsStale_ = true;
     QLabel* scores_;
+    GraphInterventionPanel* intervene_;
+    AttentionEdgePanel* attention_;
     std::shared_ptr<const AttributionGraph> full_;
     // The viewer's state for the unpruned graph: pins and supernodes may name nodes the current
     // pruning hides.
@@ -159,6 +174,7 @@ private:
     std::string clickedId_;
     bool modified_ = false;
     int pruneTicket_ = 0;
+    int openTicket_ = 0;
     std::shared_ptr<std::atomic<bool>> cancelFlag_;
 };
 
