@@ -42,7 +42,10 @@ GraphNode nodeFromId(const std::string& id, int nLayers, const std::string& wher
     n.feature = middle;
     if (embedding) n.kind = NodeKind::Embedding;
     else if (layer == nLayers + 1) n.kind = NodeKind::Logit;
-    else if (middle == -1) n.kind = NodeKind::Error;
+    else if (middle == -1 || middle == -2) {
+        n.kind = NodeKind::Error;  // -1: an MLP's error; -2: a residual SAE's
+        n.residual = middle == -2;
+    } else if (middle < 0) throw Error(where + ": node id '" + id + "' names no feature (" + std::to_string(middle) + ")");
     else n.kind = NodeKind::Feature;
     return n;
 }

@@ -68,7 +68,9 @@ struct AttentionDecomposition {
 };
 
 // Throws cs::Error on a layer, head or position out of range, key > query, bad tokens, or a
-// transcoder computeAttribution would refuse. Layer 0 is fine: only embeddings are upstream.
+// transcoder that does not read ln2.hook_normalized and write hook_mlp_out of one layer, two for
+// one layer, or a skip transcoder (residual SAEs and skip terms are graph-only so far; see
+// docs/ROADMAP.md). Layer 0 is fine: only embeddings are upstream.
 AttentionDecomposition decomposeAttention(const Transformer& model, const std::vector<AttributionTranscoder>& transcoders,
                                           const std::vector<long>& tokens, const AttentionEdge& edge,
                                           const AttentionOptions& options = {});

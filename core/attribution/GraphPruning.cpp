@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <numeric>
 #include <unordered_set>
 #include <utility>
@@ -168,10 +169,12 @@ GraphScores subgraphScores(const AttributionGraph& g, const std::vector<int>& pi
     std::vector<char> isPinned(n, 0);
     for (int p : pinned)
         if (p >= 0 && static_cast<size_t>(p) < n) isPinned[p] = 1;
-    std::map<std::pair<int, int>, int32_t> errorAt;
+    // A feature folds into the error of its own site: a residual SAE's features into that SAE's
+    // error, a transcoder's into its MLP's, never a residual feature into the MLP kept whole.
+    std::map<std::tuple<int, int, bool>, int32_t> errorAt;
     for (size_t i = 0; i < n; ++i)
         if (g.nodes[i].kind == NodeKind::Error)
-            errorAt[{g.nodes[i].layer, g.nodes[i].position}] = static_cast<int32_t>(i);
+            errorAt[{g.nodes[i].layer, g.nodes[i].position, g.nodes[i].residual}] = static_cast<int32_t>(i);
     auto folded = [&](int32_t i) { return g.nodes[i].kind == NodeKind::Feature && !isPinned[i]; };
 
     std::vector<Edge> edges;
@@ -179,7 +182,8 @@ GraphScores subgraphScores(const AttributionGraph& g, const std::vector<int>& pi
         if (folded(e.target)) continue;
         Edge m = e;
         if (folded(e.source)) {
-            auto it = errorAt.find({g.nodes[e.source].layer, g.nodes[e.source].position});
+            const GraphNode& f = g.nodes[e.source];
+            auto it = errorAt.find({f.layer, f.position, f.residual});
             if (it == errorAt.end()) continue;
             m.source = it->second;
         }
