@@ -4,7 +4,6 @@
 #include "attribution/Attribution.h"
 #include "attribution/GraphJson.h"
 #include "attribution/GraphPruning.h"
-#include "runtime/DemoBundle.h"
 #include "sae/SaeLoader.h"
 #include "store/FeatureStore.h"
 #include "ui/figures/HeadlessExport.h"
@@ -22,43 +21,6 @@ namespace {
 
 bool endsWith(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// "#123" or "123": an id; else text that is one token, else a vocabulary piece.
-long targetId(const std::string& text, const LoadedModel& m, const std::string& option = "--target") {
-    const long vocab = m.model->config().vocabSize;
-    std::string digits = !text.empty() && text[0] == '#' ? text.substr(1) : text;
-    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
-        const long id = digits.size() > 12 ? -1 : std::stol(digits);
-        if (id < 0 || id >= vocab)
-            throw Error(option + " '" + text + "': not a token id of this model (0 to " + std::to_string(vocab - 1) + ")");
-        return id;
-    }
-    if (!m.tokenizer) throw Error(option + " '" + text + "': this model has no tokenizer; give token ids");
-    const std::vector<int> ids = m.tokenizer->encode(text);
-    if (ids.size() == 1) return ids[0];
-    const int piece = m.tokenizer->idOf(text);
-    if (piece >= 0 && piece < vocab) return piece;
-    throw Error(option + " '" + text + "' is " + std::to_string(ids.size()) +
-                " tokens here; give one token, a vocabulary piece, or an id");
-}
-
-// With --model demo, "res-L0" or "tc-L2" names one of the demo's SAE folders; anything else
-// (and any path that exists) is a path.
-std::vector<std::string> saePaths(const std::vector<std::string>& given, const std::string& model) {
-    std::vector<std::string> paths;
-    for (const auto& p : given) {
-        std::string path = p;
-        if (model == "demo" && !std::filesystem::exists(p))
-            for (const auto& d : demoSaeDirs())
-                if (std::filesystem::path(d).filename().string() == p) path = d;
-        paths.push_back(path);
-    }
-    if (paths.empty() && model == "demo")
-        for (const auto& d : demoSaeDirs())
-            if (std::filesystem::path(d).filename().string().rfind("tc-", 0) == 0) paths.push_back(d);
-    if (paths.empty()) throw Error("attribute: give --transcoders (or --saes) PATH ...");
-    return paths;
 }
 
 // The logit nodes' labels: the token, or "A − B" for a logit difference.
@@ -121,7 +83,7 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
             } else {
                 if (a->model.empty()) throw Error("attribute: give --model DIR|demo (or --in graph.json)");
                 LoadedModel m = loadModelAndTokenizer(a->model);
-                const std::vector<std::string> paths = saePaths(a->transcoders, a->model);
+                const std::vector<std::string> paths = saePaths(a->transcoders, a->model, "attribute");
                 const auto ids = saeIdsFor(paths);
                 std::vector<AttributionTranscoder> tcs;
                 for (size_t i = 0; i < paths.size(); ++i) tcs.push_back({ids[i], loadSae(paths[i])});

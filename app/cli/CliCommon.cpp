@@ -4,6 +4,8 @@
 #include "runtime/DemoBundle.h"
 #include "util/Error.h"
 
+#include <filesystem>
+
 #include <sys/stat.h>
 
 namespace cs::cli {
@@ -94,6 +96,44 @@ std::vector<long> promptIds(const PromptArgs& p, const LoadedModel& m) {
 std::string tokenLabel(const LoadedModel& m, long id) {
     if (m.tokenizer && id >= 0 && id < m.tokenizer->vocabSize()) return m.tokenizer->tokenText(static_cast<int>(id));
     return "<" + std::to_string(id) + ">";
+}
+
+// "#123" or "123": an id; else text that is one token, else a vocabulary piece.
+long targetId(const std::string& text, const LoadedModel& m, const std::string& option) {
+    const long vocab = m.model->config().vocabSize;
+    std::string digits = !text.empty() && text[0] == '#' ? text.substr(1) : text;
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
+        const long id = digits.size() > 12 ? -1 : std::stol(digits);
+        if (id < 0 || id >= vocab)
+            throw Error(option + " '" + text + "': not a token id of this model (0 to " + std::to_string(vocab - 1) + ")");
+        return id;
+    }
+    if (!m.tokenizer) throw Error(option + " '" + text + "': this model has no tokenizer; give token ids");
+    const std::vector<int> ids = m.tokenizer->encode(text);
+    if (ids.size() == 1) return ids[0];
+    const int piece = m.tokenizer->idOf(text);
+    if (piece >= 0 && piece < vocab) return piece;
+    throw Error(option + " '" + text + "' is " + std::to_string(ids.size()) +
+                " tokens here; give one token, a vocabulary piece, or an id");
+}
+
+// With --model demo, "res-L0" or "tc-L2" names one of the demo's SAE folders; anything else
+// (and any path that exists) is a path.
+std::vector<std::string> saePaths(const std::vector<std::string>& given, const std::string& model,
+                                  const std::string& command) {
+    std::vector<std::string> paths;
+    for (const auto& p : given) {
+        std::string path = p;
+        if (model == "demo" && !std::filesystem::exists(p))
+            for (const auto& d : demoSaeDirs())
+                if (std::filesystem::path(d).filename().string() == p) path = d;
+        paths.push_back(path);
+    }
+    if (paths.empty() && model == "demo")
+        for (const auto& d : demoSaeDirs())
+            if (std::filesystem::path(d).filename().string().rfind("tc-", 0) == 0) paths.push_back(d);
+    if (paths.empty()) throw Error(command + ": give --transcoders (or --saes) PATH ...");
+    return paths;
 }
 
 }  // namespace cs::cli

@@ -45,6 +45,13 @@ std::vector<long> promptIds(const PromptArgs& p, const LoadedModel& m);
 
 std::vector<long> parseIdList(const std::string& s);
 std::string tokenLabel(const LoadedModel& m, long id);
+// A token given on the command line: "#123" or "123" (checked against the vocabulary), else text
+// that is one token, else a vocabulary piece; errors name `option`.
+long targetId(const std::string& text, const LoadedModel& m, const std::string& option = "--target");
+// SAE or transcoder folders given with --transcoders/--saes; with --model demo, "res-L0" or
+// "tc-L2" names a demo folder, and none given means the demo's transcoders. Errors name `command`.
+std::vector<std::string> saePaths(const std::vector<std::string>& given, const std::string& model,
+                                  const std::string& command);
 
 // Registers a subcommand; `run` returns the exit status.
 using CommandRunner = std::function<int()>;

@@ -6,12 +6,10 @@
 
 #include "attribution/Attribution.h"
 #include "attribution/GraphIntervention.h"
-#include "runtime/DemoBundle.h"
 #include "sae/SaeLoader.h"
 #include "util/Error.h"
 
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 
 namespace cs::cli {
@@ -78,17 +76,6 @@ NodeIntervention parseNodeSpec(const std::string& spec, int nLayers) {
     }
 }
 
-// "#123" or "123": an id; else text that encodes to one token.
-long tokenFor(const std::string& text, const LoadedModel& m) {
-    const std::string digits = !text.empty() && text[0] == '#' ? text.substr(1) : text;
-    long id = -1;
-    if (parseInt(digits, id)) return id;  // interveneOnGraph checks the range
-    if (!m.tokenizer) throw Error("--target '" + text + "': this model has no tokenizer; give a token id");
-    const std::vector<int> ids = m.tokenizer->encode(text);
-    if (ids.size() != 1) throw Error("--target '" + text + "' is " + std::to_string(ids.size()) + " tokens; give one token or an id");
-    return ids[0];
-}
-
 std::string fixed(double v, int digits = 3) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -125,18 +112,14 @@ void addInterveneCommand(CLI::App& app, CommandRunner& run) {
     cmd->callback([a, &run] {
         run = [a] {
             LoadedModel m = loadModelAndTokenizer(a->model);
-            std::vector<std::string> paths = a->transcoders;
-            if (paths.empty() && a->model == "demo")
-                for (const auto& d : demoSaeDirs())
-                    if (std::filesystem::path(d).filename().string().rfind("tc-", 0) == 0) paths.push_back(d);
-            if (paths.empty()) throw Error("intervene: give --transcoders PATH ... (one per layer)");
+            const std::vector<std::string> paths = saePaths(a->transcoders, a->model, "intervene");
             const auto ids = saeIdsFor(paths);
             std::vector<AttributionTranscoder> tcs;
             for (size_t i = 0; i < paths.size(); ++i) tcs.push_back({ids[i], loadSae(paths[i])});
             std::vector<NodeIntervention> ivs;
             for (const auto& s : a->nodes) ivs.push_back(parseNodeSpec(s, m.model->config().nLayers));
             InterventionOptions o;
-            for (const auto& t : a->targets) o.targets.push_back(tokenFor(t, m));
+            for (const auto& t : a->targets) o.targets.push_back(targetId(t, m));
             o.freezeAttention = !a->freeAttention;
             o.maxNewTokens = a->maxNew;
             const std::vector<long> tokens = promptIds(a->prompt, m);
