@@ -1,6 +1,8 @@
 // The pinned subgraph and supernode suggestions (core/attribution: Subgraph,
 // SupernodeSuggestions) on small hand-built graphs whose summed links, profiles and clusters are
 // worked out in the comments below.
+#include "SyntheticGraph.h"
+
 #include "attribution/AttributionGraph.h"
 #include "attribution/Subgraph.h"
 #include "attribution/SupernodeSuggestions.h"
@@ -17,12 +19,7 @@ namespace {
 
 cs::GraphNode node(cs::NodeKind k, int layer, int pos, long feature, const std::string& id, const std::string& label = {},
                    float influenceScore = 0) {
-    cs::GraphNode n;
-    n.kind = k;
-    n.layer = layer;
-    n.position = pos;
-    n.feature = feature;
-    n.id = id;
+    cs::GraphNode n = cstest::node(k, layer, pos, feature, id);
     n.label = label;
     n.influenceScore = influenceScore;
     return n;

@@ -234,7 +234,8 @@ Steering::Steering(const Transformer& model, std::vector<SteeringSae> saes, Stee
         auto it = hookIndex.find(hook);
         if (it == hookIndex.end()) {
             it = hookIndex.emplace(hook, st.hooks.size()).first;
-            st.hooks.push_back(HookPlan{hook, {}, {}});
+            st.hooks.emplace_back();
+            st.hooks.back().hook = hook;
         }
         st.hooks[it->second].rows.push_back(row);
     }
