@@ -5,7 +5,7 @@
 #include "ui/SessionController.h"
 
 #include <QFormLayout>
-#include <QHBoxLayout>
+#include <QGridLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QPointer>
@@ -71,13 +71,16 @@ AttentionEdgePanel::AttentionEdgePanel(SessionController* session, QWidget* pare
     keyTable_ = makeTable("attentionKeyTable", {tr("Key-side node"), tr("Q·K_m"), tr("Share")});
     pairTable_ = makeTable("attentionPairTable", {tr("Query node"), tr("Key node"), tr("Q_n·K_m"), tr("Share")});
 
-    auto* boxes = new QHBoxLayout;
-    for (auto [name, box] : {std::pair{tr("L"), layer_}, {tr("H"), head_}, {tr("q"), query_}, {tr("k"), key_}}) {
-        boxes->addWidget(new QLabel(name));
-        boxes->addWidget(box);
+    // Two rows: the panel shares a narrow dock with the canvas.
+    auto* boxes = new QGridLayout;
+    int cell = 0;
+    for (auto [name, box] : {std::pair{tr("Layer"), layer_}, {tr("Head"), head_}, {tr("Query"), query_}, {tr("Key"), key_}}) {
+        boxes->addWidget(new QLabel(name), cell / 2, (cell % 2) * 2);
+        boxes->addWidget(box, cell / 2, (cell % 2) * 2 + 1);
+        ++cell;
     }
-    boxes->addWidget(run_);
-    boxes->addStretch(1);
+    boxes->addWidget(run_, 0, 4, 2, 1);
+    boxes->setColumnStretch(5, 1);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addLayout(boxes);
@@ -107,10 +110,15 @@ void AttentionEdgePanel::updateRanges() {
     // The graph is computed for the prompt, so positions run over its tokens. Key <= query is left
     // to the core, whose error says so, rather than coupling the boxes.
     const PromptAnalysis* a = session_ ? session_->analysis() : nullptr;
-    const int last = a ? std::max(0, a->promptLength - 1) : 0;
-    query_->setRange(0, last);
-    key_->setRange(0, last);
-    run_->setEnabled(model && a);
+    const int length = !tokens_.empty() ? static_cast<int>(tokens_.size()) : a ? a->promptLength : 0;
+    query_->setRange(0, std::max(0, length - 1));
+    key_->setRange(0, std::max(0, length - 1));
+    run_->setEnabled(model && length > 0);
+}
+
+void AttentionEdgePanel::setTokens(std::vector<long> tokens) {
+    tokens_ = std::move(tokens);
+    updateRanges();
 }
 
 void AttentionEdgePanel::setEdge(int layer, int head, int query, int key) {
@@ -128,30 +136,33 @@ void AttentionEdgePanel::run() {
         summary_->setText(message);
         Q_EMIT failed(message);
     };
-    if (!session_ || !session_->hasModel() || !session_->analysis()) return reportFailure(tr("Open a model and run a prompt first."));
+    if (!session_ || !session_->hasModel() || (tokens_.empty() && !session_->analysis()))
+        return reportFailure(tr("Open a model and run a prompt first."));
     std::vector<AttributionTranscoder> tcs;
     for (const AnalysisSae& s : session_->saes()) {
         const SaeConfig& c = s.sae->config();
         if (c.hookName.find("ln2.hook_normalized") != std::string::npos && c.hookNameOut.find("hook_mlp_out") != std::string::npos)
             tcs.push_back({s.id, s.sae});
     }
-    const std::string prompt = session_->result().settings.prompt.toStdString();
+    const std::string prompt = tokens_.empty() ? session_->result().settings.prompt.toStdString() : std::string();
+    const std::vector<long> given = tokens_;
     const AttentionEdge e = edge();
     AttentionOptions options;
     options.topPairs = rows_;
     const int ticket = ++ticket_;
     summary_->setText(tr("Computing..."));
     QPointer<AttentionEdgePanel> self(this);
-    session_->runOnWorker(this, [self, tcs, prompt, e, options, ticket](const Transformer& model,
+    session_->runOnWorker(this, [self, tcs, prompt, given, e, options, ticket](const Transformer& model,
                                                                         const Tokenizer& tok) -> std::function<void()> {
         std::shared_ptr<const AttentionDecomposition> d;
         std::vector<std::string> tokenTexts;
         QString error;
         try {
-            const std::vector<int> ids = tok.encodePrompt(prompt);
-            d = std::make_shared<const AttentionDecomposition>(
-                decomposeAttention(model, tcs, std::vector<long>(ids.begin(), ids.end()), e, options));
-            for (int id : ids) tokenTexts.push_back(tok.tokenText(id));
+            std::vector<long> ids = given;
+            if (ids.empty())
+                for (int id : tok.encodePrompt(prompt)) ids.push_back(id);
+            d = std::make_shared<const AttentionDecomposition>(decomposeAttention(model, tcs, ids, e, options));
+            for (long id : ids) tokenTexts.push_back(tok.tokenText(static_cast<int>(id)));
         } catch (const std::exception& ex) {
             error = QString::fromUtf8(ex.what()).section('\n', 0, 0);
         }

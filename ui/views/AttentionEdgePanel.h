@@ -27,6 +27,8 @@ class AttentionEdgePanel : public QWidget {
 public:
     explicit AttentionEdgePanel(SessionController* session, QWidget* parent = nullptr);
 
+    // The tokens to decompose (the graph view: its graph's); empty: the session's last prompt.
+    void setTokens(std::vector<long> tokens);
     // Fills the boxes (the graph view: from the focused node's position); does not run.
     void setEdge(int layer, int head, int query, int key);
     AttentionEdge edge() const;
@@ -66,6 +68,7 @@ private:
     QTableWidget* pairTable_;
     std::shared_ptr<const AttentionDecomposition> result_;
     int rows_ = 20;
+    std::vector<long> tokens_;
     int ticket_ = 0;  // only the newest run is shown
 };
 

@@ -10,7 +10,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QEvent>
-#include <QHBoxLayout>
+#include <QGridLayout>
 #include <QHeaderView>
 #include <QKeyEvent>
 #include <QLabel>
@@ -93,12 +93,13 @@ GraphInterventionPanel::GraphInterventionPanel(SessionController* session, QWidg
         l->setTextInteractionFlags(Qt::TextSelectableByMouse);
     }
 
-    auto* controls = new QHBoxLayout;
-    controls->addWidget(mode_);
-    controls->addWidget(value_);
-    controls->addWidget(freeze_);
-    controls->addWidget(run_);
-    controls->addStretch(1);
+    // Two rows: the panel shares a narrow dock with the canvas.
+    auto* controls = new QGridLayout;
+    controls->addWidget(mode_, 0, 0);
+    controls->addWidget(value_, 0, 1);
+    controls->addWidget(freeze_, 1, 0);
+    controls->addWidget(run_, 1, 1);
+    controls->setColumnStretch(2, 1);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(nodesLabel_);

@@ -370,6 +370,9 @@ void GraphView::showGraph(AttributionGraph pruned) {
     pruned.supernodes = supernodes_;
     canvas_->setGraph(std::move(pruned));
     suggestionsStale_ = true;
+    // The focus a file or a re-pruning restores emits no click: fill the panels that follow it.
+    updateInterventionNodes();
+    updateAttentionEdge();
     updateSearch();
     updateConnections();
     updateScores();
@@ -907,6 +910,7 @@ void GraphView::updateAttentionEdge() {
     const GraphNode& node = canvas_->graph().nodes[static_cast<size_t>(n)];
     const int layers = std::max(1, canvas_->graph().layers);
     const int layer = std::clamp(node.layer, 0, layers - 1);
+    attention_->setTokens(canvas_->graph().tokens);
     attention_->setEdge(layer, attention_->edge().head, node.position, node.position);
 }
 
