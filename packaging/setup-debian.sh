@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Circuitscope builds, runs and tests with.
-# Skips everything already present, so a second run costs a dpkg query.
+# Skips everything already present, so a second run costs a dpkg query. Names must be real
+# packages, not virtual ones (dpkg-query never reports a virtual package as installed, which
+# made every run call apt-get update: libqt6svg6-dev is qt6-svg-dev's old name).
 set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config
-  qt6-base-dev qt6-base-dev-tools libqt6svg6-dev libqt6opengl6-dev
+  qt6-base-dev qt6-base-dev-tools qt6-svg-dev libqt6opengl6-dev
   libgl-dev
   libtorch-dev
   libopenblas0-pthread
