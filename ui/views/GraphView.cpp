@@ -370,13 +370,14 @@ void GraphView::showGraph(AttributionGraph pruned) {
     pruned.supernodes = supernodes_;
     canvas_->setGraph(std::move(pruned));
     suggestionsStale_ = true;
-    // The focus a file or a re-pruning restores emits no click: fill the panels that follow it.
-    updateInterventionNodes();
-    updateAttentionEdge();
     updateSearch();
     updateConnections();
     updateScores();
     updateSubgraph();
+    // After the subgraph pane: its boxes must be this graph's. The focus a file or a re-pruning
+    // restores emits no click, so the panels that follow it are filled here.
+    updateInterventionNodes();
+    updateAttentionEdge();
     updateDashboard();
     updateSuggestions();
     Q_EMIT graphShown();
