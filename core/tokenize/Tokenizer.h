@@ -1,6 +1,7 @@
 #pragma once
-// A tokenizer turns text into vocabulary ids and back. Implementations: GPT-2 byte-level BPE
-// (tokenizer.json or vocab.json + merges.txt) and SentencePiece (tokenizer.model).
+// A tokenizer turns text into vocabulary ids and back. Implementations: HfTokenizer (BPE as
+// Hugging Face's tokenizer.json describes it, byte-level or with byte fallback; also GPT-2's
+// vocab.json + merges.txt) and SentencePiece (tokenizer.model).
 // No LibTorch and no Qt here: the UI and the CLI both use this directly.
 #include <memory>
 #include <string>
@@ -26,8 +27,9 @@ public:
 
     int bosId() const { return bosId_; }
     int eosId() const { return eosId_; }
-    // Whether BOS goes in front of a prompt by default (tokenizer_config.json add_bos_token,
-    // SentencePiece's own setting, or the model's convention).
+    // Whether BOS goes in front of a prompt by default (tokenizer_config.json add_bos_token, a
+    // TemplateProcessing in tokenizer.json, SentencePiece's own setting, or the model's
+    // convention).
     bool prependBos() const { return prependBos_; }
     void setBos(int id) { bosId_ = id; }
     void setEos(int id) { eosId_ = id; }
@@ -49,8 +51,9 @@ protected:
 };
 
 // Loads a tokenizer from a file (tokenizer.json, vocab.json, tokenizer.model) or a directory that
-// holds one (tokenizer.json preferred, then vocab.json + merges.txt, then tokenizer.model);
-// applies tokenizer_config.json / special_tokens_map.json when they sit beside it.
+// holds one (tokenizer.json preferred, then vocab.json + merges.txt, then tokenizer.model; a
+// tokenizer.json asking for a pipeline part not implemented here gives way to the others);
+// applies config.json, special_tokens_map.json and tokenizer_config.json when they sit beside it.
 // Throws cs::Error naming the file and field on bad input.
 std::unique_ptr<Tokenizer> loadTokenizer(const std::string& path);
 

@@ -1,5 +1,7 @@
 #include "io/JsonFile.h"
-#include "tokenize/Gpt2BpeTokenizer.h"
+#include "tokenize/Gpt2BpeFiles.h"
+#include "tokenize/HfTokenizer.h"
+#include "tokenize/JsonSite.h"
 #include "tokenize/SentencePieceTokenizer.h"
 #include "tokenize/Tokenizer.h"
 #include "util/Error.h"
@@ -30,24 +32,43 @@ std::string tokenString(const nlohmann::json& j, const std::string& key, const s
     failIn(file, "field '" + key + "' must be a string or an object with a string 'content'");
 }
 
+// A tokenizer, and whether its own file said if BOS goes in front of a text (SentencePiece's
+// model, GPT-2's convention, a TemplateProcessing in tokenizer.json).
+struct Loaded {
+    std::unique_ptr<Tokenizer> tokenizer;
+    bool bosDecided = true;
+};
+
 // tokenizer_config.json and special_tokens_map.json name the tokens; add_bos_token is only in the
-// former.
-void applyTokenizerConfig(Tokenizer& t, const fs::path& path, bool readAddBos) {
+// former. Without add_bos_token, and with nothing said by the tokenizer file itself, a bos_token
+// of its own (not the EOS, as GPT-2's <|endoftext|> is) is there to open every text: Llama 3's
+// tokenizer.json without a TemplateProcessing names <|begin_of_text|> only here.
+void applyTokenizerConfig(Tokenizer& t, const fs::path& path, bool readAddBos, bool bosDecided) {
     if (!isFile(path)) return;
     const std::string file = path.string();
     const auto j = readJsonFile(file);
     if (!j.is_object()) failIn(file, "expected a JSON object");
+    bool namesBos = false;
     for (const char* key : {"bos_token", "eos_token"}) {
+        const bool isBos = std::string(key) == "bos_token";
+        if (j.contains(key) && j[key].is_null()) {  // said outright: there is none (Qwen's BOS)
+            if (isBos) t.setBos(-1);
+            else t.setEos(-1);
+            continue;
+        }
         const std::string token = tokenString(j, key, file);
         if (token.empty()) continue;
         const int id = t.idOf(token);
         if (id < 0)
             failIn(file,
                    std::string("field '") + key + "': '" + token + "' is not in the vocabulary");
-        if (std::string(key) == "bos_token") t.setBos(id);
+        if (isBos) t.setBos(id), namesBos = true;
         else t.setEos(id);
     }
-    if (readAddBos) t.setPrependBos(JsonFields(j, file).booleanOr("add_bos_token", t.prependBos()));
+    if (!readAddBos) return;
+    const JsonFields fields(j, file);
+    if (fields.has("add_bos_token")) t.setPrependBos(fields.booleanOr("add_bos_token", false));
+    else if (!bosDecided && namesBos && t.bosId() != t.eosId()) t.setPrependBos(true);
 }
 
 // The model's config.json: bos_token_id / eos_token_id, an integer or a list (first one wins).
@@ -75,39 +96,45 @@ void applyModelConfig(Tokenizer& t, const fs::path& path) {
     }
 }
 
-std::unique_ptr<Tokenizer> loadFile(const fs::path& p) {
+Loaded loadTokenizerJson(const fs::path& p) {
+    const std::string path = p.string();
+    auto t = HfTokenizer::fromTokenizerJson(path, readJsonFile(path));
+    const bool decided = t->templateDecidesBos();
+    return {std::move(t), decided};
+}
+
+Loaded loadFile(const fs::path& p) {
     const std::string path = p.string();
     const std::string name = p.filename().string();
     const fs::path dir = p.parent_path();
-    if (endsWith(name, ".model")) return std::make_unique<SentencePieceTokenizer>(path);
-    if (name == "merges.txt")
-        return Gpt2BpeTokenizer::fromFiles((dir / "vocab.json").string(), path);
+    if (endsWith(name, ".model")) return {std::make_unique<SentencePieceTokenizer>(path)};
+    if (name == "merges.txt") return {loadGpt2BpeFiles((dir / "vocab.json").string(), path)};
     if (endsWith(name, "vocab.json")) {
         const fs::path merges = dir / "merges.txt";
         if (!isFile(merges))
             failIn(merges.string(), "missing (" + name + " needs merges.txt beside it)");
-        return Gpt2BpeTokenizer::fromFiles(path, merges.string());
+        return {loadGpt2BpeFiles(path, merges.string())};
     }
-    if (endsWith(name, ".json"))
-        return Gpt2BpeTokenizer::fromTokenizerJson(path, readJsonFile(path));
+    if (endsWith(name, ".json")) return loadTokenizerJson(p);
     failIn(path, "not a tokenizer file (expected tokenizer.json, vocab.json, merges.txt or a "
                  "SentencePiece .model)");
 }
 
-std::unique_ptr<Tokenizer> loadDirectory(const fs::path& dir) {
+Loaded loadDirectory(const fs::path& dir) {
     const fs::path json = dir / "tokenizer.json", vocab = dir / "vocab.json",
                    merges = dir / "merges.txt", model = dir / "tokenizer.model";
     const bool haveBpeFiles = isFile(vocab) && isFile(merges);
     if (isFile(json)) {
-        const auto j = readJsonFile(json.string());
-        const std::string why = Gpt2BpeTokenizer::unsupportedReason(j);
-        if (why.empty()) return Gpt2BpeTokenizer::fromTokenizerJson(json.string(), j);
-        // Llama-style repositories ship a tokenizer.json we cannot run next to the
-        // tokenizer.model we can.
-        if (!haveBpeFiles && !isFile(model)) failIn(json.string(), why);
+        try {
+            return loadTokenizerJson(json);
+        } catch (const UnsupportedTokenizer&) {
+            // A tokenizer.json asking for a part we do not run (a Unigram model, Metaspace) may
+            // sit next to files we can run.
+            if (!haveBpeFiles && !isFile(model)) throw;
+        }
     }
-    if (haveBpeFiles) return Gpt2BpeTokenizer::fromFiles(vocab.string(), merges.string());
-    if (isFile(model)) return std::make_unique<SentencePieceTokenizer>(model.string());
+    if (haveBpeFiles) return {loadGpt2BpeFiles(vocab.string(), merges.string())};
+    if (isFile(model)) return {std::make_unique<SentencePieceTokenizer>(model.string())};
     if (isFile(vocab)) failIn(merges.string(), "missing (vocab.json needs merges.txt beside it)");
     failIn(dir.string(), "no tokenizer.json, vocab.json + merges.txt or tokenizer.model here");
 }
@@ -119,14 +146,15 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::string& path) {
     const fs::path p(path);
     if (path.empty() || !fs::exists(p, ec)) failIn(path, "no such file or directory");
     const bool isDir = fs::is_directory(p, ec);
-    auto tok = isDir ? loadDirectory(p) : loadFile(p);
+    Loaded loaded = isDir ? loadDirectory(p) : loadFile(p);
+    auto& tok = loaded.tokenizer;
     // The tokenizer's own files say more about prompts than the model's config.json, so they
     // are applied last.
     const fs::path dir = isDir ? p : (p.has_parent_path() ? p.parent_path() : fs::path("."));
     applyModelConfig(*tok, dir / "config.json");
-    applyTokenizerConfig(*tok, dir / "special_tokens_map.json", false);
-    applyTokenizerConfig(*tok, dir / "tokenizer_config.json", true);
-    return tok;
+    applyTokenizerConfig(*tok, dir / "special_tokens_map.json", false, loaded.bosDecided);
+    applyTokenizerConfig(*tok, dir / "tokenizer_config.json", true, loaded.bosDecided);
+    return std::move(tok);
 }
 
 }  // namespace cs
