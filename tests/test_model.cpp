@@ -2,6 +2,8 @@
 // checkpoints the reference writes and, when ../shared is present, on real stories260K weights.
 #include "TestSupport.h"
 
+#include "attribution/AttentionDecomposition.h"
+#include "attribution/Attribution.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
 #include "runtime/Threads.h"
@@ -11,6 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include <QtTest>
+
+#include <set>
+#include <tuple>
 
 using namespace cstest;
 
@@ -69,6 +74,40 @@ double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
     return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
+std::string joined(const std::vector<std::string>& names) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ",") + n;
+    return list;
+}
+
+// Logits of every position of `seq` as generation computes them: the first `promptLength` tokens
+// in one call, then one token per call through the KV cache.
+at::Tensor logitsThroughKvCache(const cs::Transformer& model, const std::vector<long>& seq, long promptLength) {
+    cs::KvCache kv = model.makeKvCache(1, static_cast<long>(seq.size()));
+    cs::RunOptions o;
+    o.kv = &kv;
+    std::vector<at::Tensor> parts{model.forward(at::tensor(std::vector<long>(seq.begin(), seq.begin() + promptLength), at::kLong).unsqueeze(0), o)};
+    for (size_t i = static_cast<size_t>(promptLength); i < seq.size(); ++i)
+        parts.push_back(model.forward(at::full({1, 1}, seq[i], at::kLong), o));
+    return at::cat(parts, 1);
+}
+
+// A copy of the model directory with config.json edited by `edit`.
+std::string withConfig(const std::string& dir, const std::string& tag, const std::function<void(nlohmann::json&)>& edit) {
+    const std::string d = makeTempDir(tag);
+    if (run("cp " + shellQuote(dir) + "/* " + shellQuote(d)) != 0) throw std::runtime_error("cp failed");
+    auto cfg = nlohmann::json::parse(readFile(d + "/config.json"));
+    edit(cfg);
+    writeFile(d + "/config.json", cfg.dump());
+    return d;
+}
+
+// Gemma 2 as the tests use it: head_dim 16 != 48 / 4, query_pre_attn_scalar 24 != head_dim, soft-caps
+// small enough that tanh bends the scores (about N(0, 1)) and the logits (up to about 6), a window
+// of 4 (layers 0 and 2) under the 13-token inputs, and norm weights N(0, 0.1^2) around Gemma's 0.
+const char* const kGemma2 = "--arch gemma2 --layers 3 --d-model 48 --heads 4 --kv-heads 2 --head-dim 16 --vocab 61 "
+                            "--ctx 64 --query-pre-attn-scalar 24 --attn-softcap 2 --sliding-window 4";
+
 void expectThrows(const std::function<void()>& fn, const std::string& mustContain) {
     try {
         fn();
@@ -87,7 +126,11 @@ class TestModel : public QObject {
     Q_OBJECT
 private:
     void compareWithReference(const std::string& dir, long B, long T, uint64_t seed) {
-        auto model = cs::loadModel(dir);
+        // In fp32 whatever the file stores: the reference computes the file's own values in float64,
+        // and a bf16 matmul would round the activations too (test_precision checks that mode).
+        cs::ModelLoadOptions exact;
+        exact.precision = cs::WeightPrecision::F32;
+        auto model = cs::loadModel(dir, exact);
         auto rows = randomRows(B, T, model->config().vocabSize, seed);
         at::Tensor ours = model->forward(batch(rows));
         at::Tensor ref = toTensor(reference(dir, rows)["logits"]);
@@ -108,6 +151,184 @@ private Q_SLOTS:
     void llamaGqaTied() { compareWithReference(makeModel("llamaa", "--arch llama --seed 3 --layers 2 --d-model 64 --heads 4 --kv-heads 2 --vocab 97 --ctx 32"), 2, 13, 9); }
     void llamaUntiedBf16Sharded() {
         compareWithReference(makeModel("llamab", "--arch llama --seed 4 --layers 3 --d-model 32 --heads 4 --kv-heads 1 --d-mlp 72 --vocab 53 --ctx 40 --dtype bf16 --untied --shards 2 --rope-theta 500"), 1, 40, 10);
+    }
+
+    // Gemma 2 against the reference: logits, the activations its extra parts produce, and the hook
+    // points TransformerLens gives it, in the order a forward pass fires them.
+    void gemma2LogitsHooksAndNames() {
+        const std::string dir = makeModel("gemma2", std::string(kGemma2) + " --seed 21 --final-softcap 5");
+        compareWithReference(dir, 2, 13, 23);
+        auto model = cs::loadModel(dir);
+        const auto& cfg = model->config();
+        QCOMPARE(cfg.dHead, 16);
+        QCOMPARE(cfg.attentionWindow, (std::vector<int>{4, 0, 4}));
+
+        std::vector<std::vector<long>> rows = randomRows(1, 13, cfg.vocabSize, 29);
+        cs::Hooks hooks;
+        hooks.cacheAll();
+        std::vector<std::string> fired;
+        for (const auto& hp : model->hookPoints())
+            hooks.add(hp.name, [&fired](at::Tensor&, const cs::HookContext& c) { fired.push_back(c.name); });
+        cs::ActivationCache cache;
+        cs::RunOptions o;
+        o.hooks = &hooks;
+        o.cache = &cache;
+        model->forward(batch(rows), o);
+        std::vector<std::string> listed;
+        for (const auto& hp : model->hookPoints()) listed.push_back(hp.name);
+        QCOMPARE(fired, listed);  // steering relies on hookPoints() being the firing order
+        for (const std::string n : {"blocks.0.ln1_post.hook_scale", "blocks.0.ln1_post.hook_normalized",
+                                    "blocks.2.ln2_post.hook_scale", "blocks.2.ln2_post.hook_normalized"})
+            QVERIFY2(cache.count(n), (n + " is not a hook point").c_str());
+        // As in TransformerLens, hook_attn_out / hook_mlp_out are the post-normed outputs.
+        QCOMPARE(maxAbsDiff(cache.at("blocks.1.hook_attn_out"), cache.at("blocks.1.ln1_post.hook_normalized")), 0.0);
+        QCOMPARE(maxAbsDiff(cache.at("blocks.1.hook_mlp_out"), cache.at("blocks.1.ln2_post.hook_normalized")), 0.0);
+        // The sliding layer's query 12 sees keys 9..12 only; the full layer sees all 13.
+        const at::Tensor sliding = cache.at("blocks.0.attn.hook_pattern")[0].select(1, 12);  // [H, Tk]
+        QCOMPARE(sliding.narrow(1, 0, 9).abs().max().item<double>(), 0.0);
+        QVERIFY(cache.at("blocks.1.attn.hook_pattern")[0].select(1, 12).narrow(1, 0, 9).min().item<double>() > 0);
+
+        const std::vector<std::string> names = {
+            "hook_embed", "blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern", "blocks.0.ln1_post.hook_scale",
+            "blocks.0.ln1_post.hook_normalized", "blocks.0.hook_attn_out", "blocks.1.ln2.hook_normalized",
+            "blocks.1.ln2_post.hook_scale", "blocks.1.hook_mlp_out", "blocks.2.hook_resid_post", "ln_final.hook_normalized"};
+        auto ref = reference(dir, rows, "--dump-hooks " + joined(names))["hooks"];
+        for (const auto& n : names) {
+            at::Tensor r = at::tensor(ref[n]["data"].get<std::vector<double>>(), at::kDouble)
+                               .view(ref[n]["shape"].get<std::vector<int64_t>>());
+            QCOMPARE(cache.at(n).sizes().vec(), r.sizes().vec());
+            const double d = maxAbsDiff(cache.at(n), r);
+            QVERIFY2(d < 1e-4, (n + ": max diff " + std::to_string(d)).c_str());
+        }
+
+        std::string out;
+        QCOMPARE(run(shellQuote(CS_CLI_PATH) + " hooks --model " + shellQuote(dir) + " 2>&1", &out), 0);
+        for (const std::string n : {"blocks.2.ln1_post.hook_scale\t", "blocks.2.ln1_post.hook_normalized\t",
+                                    "blocks.2.ln2_post.hook_scale\t", "blocks.2.ln2_post.hook_normalized\t"})
+            QVERIFY2(out.find(n) != std::string::npos, ("`circuitscope hooks` does not list " + n).c_str());
+
+        // Attribution freezes norm scales by name and reads the logits linearly: it refuses Gemma 2.
+        expectOneLineError([&] { cs::computeAttribution(*model, {}, {1, 2, 3}); }, {"attribution", "gemma2"});
+        expectOneLineError([&] { cs::decomposeAttention(*model, {}, {1, 2, 3}, cs::AttentionEdge{1, 0, 2, 1}); },
+                           {"attention decomposition", "gemma2"});
+    }
+
+    // layer_types overrides the even/odd rule; soft-caps set to null are off.
+    void gemma2LayerTypesAndNullSoftcaps() {
+        compareWithReference(makeModel("gemma2lt", std::string(kGemma2) + " --seed 31 --layer-types fsf --final-softcap 0"), 1, 13, 37);
+        auto model = cs::loadModel(makeModel("gemma2nc", std::string(kGemma2) + " --seed 31 --attn-softcap 0 --final-softcap 0"));
+        QCOMPARE(model->config().attnSoftcap, 0.0);
+        QCOMPARE(model->config().finalSoftcap, 0.0);
+    }
+
+    // The KV cache applies the window too: generating past it, every step's logits equal a full
+    // recomputation's, and the greedy tokens equal the reference's (which has no cache at all).
+    // Untied and with small embeddings, so that greedy decoding does not repeat one token.
+    void gemma2KvCacheAcrossTheWindow() {
+        const std::string dir = makeModel("gemma2kv", std::string(kGemma2) + " --seed 21 --final-softcap 2 --untied --std 0.1");
+        auto model = cs::loadModel(dir);
+        const std::vector<long> prompt = {1, 5, 9, 3, 7};
+        cs::SamplingOptions s;
+        s.maxNewTokens = 20;
+        s.stopAtEos = false;
+        const std::vector<long> withCache = cs::generate(*model, prompt, s);
+        s.useKvCache = false;
+        QCOMPARE(cs::generate(*model, prompt, s), withCache);
+        QCOMPARE(withCache, reference(dir, {prompt}, "--generate 20")["generated"].get<std::vector<long>>());
+        QVERIFY2(std::set<long>(withCache.begin(), withCache.end()).size() > 4, "generation repeats itself: a weak check");
+
+        std::vector<long> seq = prompt;
+        seq.insert(seq.end(), withCache.begin(), withCache.end());
+        const at::Tensor full = model->forward(batch({seq}));
+        const double d = maxAbsDiff(logitsThroughKvCache(*model, seq, static_cast<long>(prompt.size())), full);
+        QVERIFY2(d < 1e-4, ("cached vs full logits: max diff " + std::to_string(d)).c_str());
+    }
+
+    // Llama 3.x's rope_scaling. With head_dim 16 and theta 1e4 the wavelengths are 6.3, 20, 63, 199,
+    // 628, ... positions; against an original context of 256 (high_freq_factor 4, low 1) the first
+    // three keep their frequency, 199 is interpolated and the rest are divided by the factor, so
+    // every branch counts. 40 positions make the low frequencies' change visible.
+    void llama3RopeScaling() {
+        compareWithReference(makeModel("llama3", "--arch llama --seed 41 --layers 2 --d-model 64 --heads 4 --kv-heads 2 --vocab 67 --ctx 64 "
+                                                 "--rope-scaling llama3 --rope-factor 8 --rope-original-ctx 256"), 1, 40, 43);
+        compareWithReference(makeModel("llamalin", "--arch llama --seed 47 --layers 2 --d-model 32 --heads 2 --vocab 53 --ctx 48 "
+                                                   "--rope-scaling linear --rope-factor 4"), 1, 40, 53);
+    }
+
+    // attention_bias: q, k, v and o biases, with a head_dim that is not d_model / heads.
+    void llamaAttentionBiasAndHeadDim() {
+        compareWithReference(makeModel("llamab", "--arch llama --seed 59 --layers 2 --d-model 32 --heads 4 --kv-heads 2 --head-dim 12 "
+                                                 "--vocab 53 --ctx 32 --attention-bias --untied"), 2, 11, 61);
+    }
+
+    // Qwen 2: biases on q, k and v, tied or not; the sliding window from max_window_layers on.
+    void qwen2TiedUntiedAndSliding() {
+        compareWithReference(makeModel("qwen2a", "--arch qwen2 --seed 67 --layers 2 --d-model 64 --heads 4 --kv-heads 2 --vocab 71 --ctx 32"), 2, 13, 71);
+        compareWithReference(makeModel("qwen2b", "--arch qwen2 --seed 73 --layers 2 --d-model 32 --heads 4 --kv-heads 1 --vocab 53 --ctx 32 "
+                                                 "--untied --dtype bf16"), 1, 17, 79);
+        const std::string sliding = makeModel("qwen2s", "--arch qwen2 --seed 83 --layers 3 --d-model 32 --heads 4 --vocab 53 --ctx 32 "
+                                                        "--sliding-window 5 --max-window-layers 1");
+        QCOMPARE(cs::loadModel(sliding)->config().attentionWindow, (std::vector<int>{0, 5, 5}));
+        compareWithReference(sliding, 1, 17, 89);
+    }
+
+    // Bad values in the new fields: one-line errors naming config.json and the field, no crash.
+    void newFieldsGiveClearErrors() {
+        const std::string gemma = makeModel("gemma2bad", std::string(kGemma2) + " --seed 3 --layers 2");
+        const std::string llama = makeModel("llamabad", "--arch llama --seed 3 --layers 1 --d-model 16 --heads 2 --vocab 20 --ctx 8");
+        const std::string qwen = makeModel("qwenbad", "--arch qwen2 --seed 3 --layers 1 --d-model 16 --heads 2 --vocab 20 --ctx 8");
+        using Json = nlohmann::json;
+        const std::vector<std::tuple<std::string, std::function<void(Json&)>, std::string>> cases = {
+            {gemma, [](Json& c) { c["sliding_window"] = -3; }, "'sliding_window'"},
+            {gemma, [](Json& c) { c["attn_logit_softcapping"] = 0; }, "'attn_logit_softcapping'"},
+            {gemma, [](Json& c) { c["final_logit_softcapping"] = "big"; }, "'final_logit_softcapping'"},
+            {gemma, [](Json& c) { c["query_pre_attn_scalar"] = 0; }, "'query_pre_attn_scalar'"},
+            {gemma, [](Json& c) { c["head_dim"] = -16; }, "'head_dim'"},
+            {gemma, [](Json& c) { c["layer_types"] = {"sliding_attention"}; }, "'layer_types'"},
+            {gemma, [](Json& c) { c["layer_types"] = {"sliding_attention", "local"}; }, "'layer_types'"},
+            {gemma, [](Json& c) { c["hidden_activation"] = "tanh"; }, "'hidden_activation'"},
+            {llama, [](Json& c) { c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; }, "'rope_scaling.rope_type' has unsupported value 'yarn'"},
+            {llama, [](Json& c) { c["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}}; }, "'rope_scaling.type' has unsupported value 'dynamic'"},
+            {llama, [](Json& c) { c["rope_scaling"] = {{"rope_type", "linear"}, {"factor", -1}}; }, "'rope_scaling.factor'"},
+            {llama, [](Json& c) { c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8}, {"high_freq_factor", 4},
+                                                       {"original_max_position_embeddings", 8192}}; }, "'rope_scaling.low_freq_factor'"},
+            {llama, [](Json& c) { c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8}, {"low_freq_factor", 4},
+                                                       {"high_freq_factor", 1}, {"original_max_position_embeddings", 8192}}; }, "'rope_scaling.high_freq_factor'"},
+            {llama, [](Json& c) { c["rope_scaling"] = 3; }, "'rope_scaling'"},
+            {llama, [](Json& c) { c["mlp_bias"] = true; }, "'mlp_bias'"},
+            {qwen, [](Json& c) { c["use_sliding_window"] = true; c["sliding_window"] = 0; }, "'sliding_window'"},
+            {qwen, [](Json& c) { c["use_sliding_window"] = true; c["sliding_window"] = 4; c["max_window_layers"] = -1; }, "'max_window_layers'"},
+        };
+        int i = 0;
+        for (const auto& [dir, edit, field] : cases) {
+            const std::string d = withConfig(dir, "field" + std::to_string(i++), edit);
+            expectOneLineError([&] { cs::loadModel(d); }, {"config.json", field});
+        }
+        // attention_bias true promises biases the checkpoint does not have.
+        const std::string noBias = withConfig(llama, "nobias", [](Json& c) { c["attention_bias"] = true; });
+        expectOneLineError([&] { cs::loadModel(noBias); }, {"self_attn.q_proj.bias"});
+        // A list of end-of-turn ids (instruction-tuned Llama 3) is read, not refused: the first stops generation.
+        const std::string eosList = withConfig(llama, "eos", [](Json& c) { c["eos_token_id"] = {2, 7}; });
+        QCOMPARE(cs::loadModel(eosList)->config().eosTokenId, 2);
+    }
+
+    // The logit lens reads a residual through the model's own head (logitsFromResidual): for the last
+    // layer that is the model's output, Gemma 2's final soft-cap included.
+    void logitLensOfTheLastLayerIsTheOutput() {
+        for (const std::string& args : {std::string(kGemma2) + " --seed 21 --final-softcap 5",
+                                       std::string("--arch qwen2 --seed 5 --layers 2 --d-model 32 --heads 4 --vocab 41 --ctx 16")}) {
+            auto model = cs::loadModel(makeModel("lens", args));
+            const std::string last = "blocks." + std::to_string(model->config().nLayers - 1) + ".hook_resid_post";
+            cs::Hooks hooks;
+            hooks.cache(last);
+            cs::ActivationCache cache;
+            cs::RunOptions o;
+            o.hooks = &hooks;
+            o.cache = &cache;
+            const at::Tensor logits = model->forward(batch(randomRows(1, 9, model->config().vocabSize, 3)), o);
+            const double d = maxAbsDiff(model->logitsFromResidual(cache.at(last)), logits);
+            QVERIFY2(d < 1e-5, (args.substr(0, 13) + ": lens vs output, max diff " + std::to_string(d)).c_str());
+        }
     }
 
     void stories260KLogitsAndGeneration() {

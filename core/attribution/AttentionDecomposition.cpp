@@ -121,6 +121,7 @@ AttentionDecomposition decomposeAttention(const Transformer& model, const std::v
                                           const std::vector<long>& allTokens, const AttentionEdge& edge,
                                           const AttentionOptions& options) {
     const ModelConfig& cfg = model.config();
+    checkAttributionSupports(cfg, "attention decomposition");
     checkArguments(cfg, allTokens, edge);
     const std::vector<const AttributionTranscoder*> byLayer = transcodersByLayer(cfg, transcoders);
     const int L = edge.layer;

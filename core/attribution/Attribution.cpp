@@ -397,9 +397,16 @@ void appendLinks(AttributionGraph& g, const std::vector<SourceWeights>& groups, 
 
 }  // namespace
 
+void checkAttributionSupports(const ModelConfig& cfg, const std::string& what) {
+    if (cfg.postNorms || cfg.finalSoftcap > 0)
+        throw Error(what + ": " + cfg.modelType + " models are not supported (their norms on the attention and MLP "
+                    "outputs and the final-logit soft-cap are not linearised yet)");
+}
+
 AttributionGraph computeAttribution(const Transformer& model, const std::vector<AttributionTranscoder>& transcoders,
                                     const std::vector<long>& tokens, const AttributionOptions& options) {
     const ModelConfig& cfg = model.config();
+    checkAttributionSupports(cfg, "attribution");
     const long T = static_cast<long>(tokens.size());
     checkTokens(cfg, tokens);
 

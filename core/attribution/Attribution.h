@@ -44,6 +44,11 @@ struct AttributionOptions {
     std::function<bool(long done, long total)> progress;
 };
 
+// Throws cs::Error naming the model type when the local replacement model cannot be built for it:
+// Gemma 2's norms on the sublayer outputs and its final-logit soft-cap are not frozen or
+// linearised, so its graphs (and attention decompositions) would be wrong. `what` opens the message.
+void checkAttributionSupports(const ModelConfig& cfg, const std::string& what);
+
 // The unpruned graph. `transcoders` holds transcoders or residual SAEs, not both. Layers without a
 // transcoder keep their whole MLP output as error nodes (always, with residual SAEs). Throws
 // cs::Error on an SAE on any other hook, a mix of the two kinds, two for one layer (or two residual

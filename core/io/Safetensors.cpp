@@ -243,6 +243,17 @@ at::Tensor WeightStore::load(const std::string& name) const {
     return files_[it->second]->load(name);
 }
 
+at::Tensor WeightStore::loadAs(const std::string& name, at::ScalarType type) const {
+    auto it = where_.find(name);
+    if (it == where_.end()) throw Error("no tensor named '" + name + "' in the model weights");
+    const SafetensorsFile& f = *files_[it->second];
+    const DType d = f.info(name).dtype;
+    if (d != DType::F32 && d != DType::F16 && d != DType::BF16 && d != DType::F64)
+        failIn(f.path(), "tensor '" + name + "' has dtype " + dtypeName(d) +
+                             ", expected a float type (F32, F16 or BF16)");
+    return f.loadAs(name, type);
+}
+
 std::vector<std::string> WeightStore::names() const {
     std::vector<std::string> out;
     for (const auto& [n, i] : where_) out.push_back(n);

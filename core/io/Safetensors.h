@@ -59,6 +59,9 @@ public:
     bool has(const std::string& name) const;
     const TensorInfo& info(const std::string& name) const;
     at::Tensor load(const std::string& name) const;
+    // A float tensor in the given scalar type: a view into the map when the file stores exactly
+    // that type (16-bit weights stay 16-bit), else a converted copy.
+    at::Tensor loadAs(const std::string& name, at::ScalarType type) const;
     std::vector<std::string> names() const;
     // The file a tensor lives in (for error messages).
     std::string fileOf(const std::string& name) const;

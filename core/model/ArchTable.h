@@ -16,6 +16,7 @@ enum class Param {
     // per layer
     Ln1W, Ln1B, QkvW, QkvB, QW, QB, KW, KB, VW, VB, OW, OB, Ln2W, Ln2B,
     UpW, UpB, GateW, DownW, DownB,
+    Ln1PostW, Ln2PostW,  // norms on the attention and MLP outputs (Gemma 2)
 };
 
 // How a weight matrix is stored: nn.Linear keeps [out, in], GPT-2's Conv1D keeps [in, out].
@@ -27,7 +28,14 @@ struct TensorRule {
     Layout layout;
     bool perLayer;
     bool required;
+    // When set, the tensor exists only in models whose config makes this true (Llama's
+    // attention_bias): it is then required if `required`, and never read otherwise.
+    bool (*appliesTo)(const ModelConfig& cfg) = nullptr;
 };
+
+inline bool ruleApplies(const TensorRule& rule, const ModelConfig& cfg) {
+    return !rule.appliesTo || rule.appliesTo(cfg);
+}
 
 struct ArchSpec {
     const char* modelType;

@@ -51,6 +51,8 @@ BlockHookNames::BlockHookNames(int layer) {
     scores = b + "attn.hook_attn_scores";
     pattern = b + "attn.hook_pattern";
     z = b + "attn.hook_z";
+    ln1PostScale = b + "ln1_post.hook_scale";
+    ln1PostNorm = b + "ln1_post.hook_normalized";
     attnOut = b + "hook_attn_out";
     residMid = b + "hook_resid_mid";
     ln2Scale = b + "ln2.hook_scale";
@@ -58,6 +60,8 @@ BlockHookNames::BlockHookNames(int layer) {
     mlpPre = b + "mlp.hook_pre";
     mlpPreLinear = b + "mlp.hook_pre_linear";
     mlpPost = b + "mlp.hook_post";
+    ln2PostScale = b + "ln2_post.hook_scale";
+    ln2PostNorm = b + "ln2_post.hook_normalized";
     mlpOut = b + "hook_mlp_out";
     residPost = b + "hook_resid_post";
 }
@@ -86,6 +90,10 @@ std::vector<HookPointInfo> hookPointsFor(const ModelConfig& c) {
         out.push_back({n.scores, "[batch, " + h + ", query_pos, key_pos]"});
         out.push_back({n.pattern, "[batch, " + h + ", query_pos, key_pos]"});
         out.push_back({n.z, "[batch, pos, " + h + ", " + dh + "]"});
+        if (c.postNorms) {
+            out.push_back({n.ln1PostScale, scale});
+            out.push_back({n.ln1PostNorm, resid});
+        }
         out.push_back({n.attnOut, resid});
         out.push_back({n.residMid, resid});
         out.push_back({n.ln2Scale, scale});
@@ -93,6 +101,10 @@ std::vector<HookPointInfo> hookPointsFor(const ModelConfig& c) {
         out.push_back({n.mlpPre, "[batch, pos, " + m + "]"});
         if (c.mlp == MlpKind::Gated) out.push_back({n.mlpPreLinear, "[batch, pos, " + m + "]"});
         out.push_back({n.mlpPost, "[batch, pos, " + m + "]"});
+        if (c.postNorms) {
+            out.push_back({n.ln2PostScale, scale});
+            out.push_back({n.ln2PostNorm, resid});
+        }
         out.push_back({n.mlpOut, resid});
         out.push_back({n.residPost, resid});
     }

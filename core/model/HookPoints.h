@@ -4,9 +4,14 @@
 // blocks.L.hook_resid_pre, blocks.L.ln1.hook_scale, blocks.L.ln1.hook_normalized,
 // blocks.L.attn.hook_q|k|v ([batch,pos,head,d_head]), blocks.L.attn.hook_rot_q|rot_k (rotary),
 // blocks.L.attn.hook_attn_scores, blocks.L.attn.hook_pattern ([batch,head,q,k]),
-// blocks.L.attn.hook_z, blocks.L.hook_attn_out, blocks.L.hook_resid_mid, blocks.L.ln2.*,
-// blocks.L.mlp.hook_pre, blocks.L.mlp.hook_pre_linear (gated MLPs), blocks.L.mlp.hook_post,
-// blocks.L.hook_mlp_out, blocks.L.hook_resid_post, ln_final.hook_scale, ln_final.hook_normalized.
+// blocks.L.attn.hook_z, blocks.L.ln1_post.* (Gemma 2), blocks.L.hook_attn_out,
+// blocks.L.hook_resid_mid, blocks.L.ln2.*, blocks.L.mlp.hook_pre, blocks.L.mlp.hook_pre_linear
+// (gated MLPs), blocks.L.mlp.hook_post, blocks.L.ln2_post.* (Gemma 2), blocks.L.hook_mlp_out,
+// blocks.L.hook_resid_post, ln_final.hook_scale, ln_final.hook_normalized.
+// As in TransformerLens, with post-norms hook_attn_out and hook_mlp_out are the normed outputs
+// (what is added to the residual stream). Unlike TransformerLens (whose hook_normalized is x /
+// scale, the weight applied after it or folded into the next matrix), hook_normalized here is a
+// norm's whole output, weight (and bias) applied: what the next layer actually reads.
 #include "model/ModelConfig.h"
 
 #include <ATen/core/Tensor.h>
@@ -63,8 +68,9 @@ std::vector<HookPointInfo> hookPointsFor(const ModelConfig& cfg);
 
 // Names the runtime uses for a block, built once per model so hot paths do not format strings.
 struct BlockHookNames {
-    std::string residPre, ln1Scale, ln1Norm, q, k, v, rotQ, rotK, scores, pattern, z, attnOut,
-        residMid, ln2Scale, ln2Norm, mlpPre, mlpPreLinear, mlpPost, mlpOut, residPost;
+    std::string residPre, ln1Scale, ln1Norm, q, k, v, rotQ, rotK, scores, pattern, z, ln1PostScale,
+        ln1PostNorm, attnOut, residMid, ln2Scale, ln2Norm, mlpPre, mlpPreLinear, mlpPost, ln2PostScale,
+        ln2PostNorm, mlpOut, residPost;
     explicit BlockHookNames(int layer);
 };
 

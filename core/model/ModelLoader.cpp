@@ -8,6 +8,9 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <cstdio>
+#include <fstream>
+
 namespace cs {
 
 ModelConfig readModelConfig(const std::string& dir) {
@@ -53,13 +56,88 @@ std::string resolveName(const WeightStore& ws, const ArchSpec& arch, const std::
     return "";
 }
 
+// Matrices carry nearly all the bytes and go through matmuls that accept bf16; vectors and learned
+// positions are added to fp32 activations, so they are held in fp32.
+bool isMatrix(const TensorRule& rule) { return rule.layout != Layout::Vector && rule.param != Param::PosEmbed; }
+
+at::ScalarType heldType(DType stored, bool matrix, WeightPrecision p) {
+    if (!matrix || p == WeightPrecision::F32) return at::kFloat;
+    if (p == WeightPrecision::BF16) return at::kBFloat16;
+    return stored == DType::BF16 || stored == DType::F16 ? at::kBFloat16 : at::kFloat;
+}
+
+ModelFootprint footprintOf(const WeightStore& ws, const ModelLoadOptions& opt) {
+    ModelFootprint f;
+    for (const std::string& n : ws.names()) {
+        const TensorInfo& ti = ws.info(n);
+        f.fileBytes += ti.end - ti.begin;
+        // From the header alone we cannot tell learned positions from other matrices; they are a
+        // small share of any real model.
+        const bool matrix = ti.shape.size() >= 2;
+        f.residentBytes += static_cast<size_t>(ti.numel()) * (heldType(ti.dtype, matrix, opt.precision) == at::kBFloat16 ? 2 : 4);
+    }
+    f.availableBytes = opt.availableBytes ? opt.availableBytes : availableMemoryBytes();
+    return f;
+}
+
+std::string gigabytes(size_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GB", static_cast<double>(bytes) / 1e9);
+    return buf;
+}
+
+// Refusing up front beats being killed by the kernel halfway through a 10 GB read. The margin
+// leaves room for activations, the KV cache and the rest of the process.
+void refuseIfTooLarge(const std::string& dir, const ModelFootprint& f) {
+    if (f.availableBytes == 0) return;  // unknown: do not guess
+    const size_t need = f.residentBytes + f.residentBytes / 10 + (size_t(256) << 20);
+    if (need <= f.availableBytes) return;
+    std::string hint = f.residentBytes > f.fileBytes / 2 + f.fileBytes / 8
+                           ? " (--dtype bf16 would hold it in about " + gigabytes(f.fileBytes / 2) + ")"
+                           : "";
+    failIn(dir, "the model's weights need about " + gigabytes(need) + " of memory with working room, but only " +
+                    gigabytes(f.availableBytes) + " is available" + hint);
+}
+
 }  // namespace
 
-std::shared_ptr<Transformer> loadModel(const std::string& dir) {
+WeightPrecision parseWeightPrecision(const std::string& text) {
+    if (text == "auto" || text == "stored") return WeightPrecision::Stored;
+    if (text == "f32" || text == "fp32" || text == "float32") return WeightPrecision::F32;
+    if (text == "bf16" || text == "bfloat16") return WeightPrecision::BF16;
+    throw Error("unknown dtype '" + text + "' (expected auto, f32 or bf16)");
+}
+
+const char* weightPrecisionName(WeightPrecision p) {
+    switch (p) {
+        case WeightPrecision::Stored: return "auto";
+        case WeightPrecision::F32: return "f32";
+        case WeightPrecision::BF16: return "bf16";
+    }
+    return "?";
+}
+
+size_t availableMemoryBytes() {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    size_t kb = 0;
+    std::string unit;
+    while (in >> key >> kb >> unit)
+        if (key == "MemAvailable:") return kb * 1024;
+    return 0;
+}
+
+ModelFootprint modelFootprint(const std::string& dir, const ModelLoadOptions& opt) {
+    return footprintOf(WeightStore::openModelDir(dir), opt);
+}
+
+std::shared_ptr<Transformer> loadModel(const std::string& dir, const ModelLoadOptions& opt) {
     c10::InferenceMode guard;
     ModelConfig cfg = readModelConfig(dir);
     const ArchSpec& arch = archFor(cfg.modelType, dir + "/config.json");
     WeightStore ws = WeightStore::openModelDir(dir);
+    refuseIfTooLarge(dir, footprintOf(ws, opt));
+    size_t heldBytes = 0;
 
     ModelWeights w;
     w.blocks.resize(cfg.nLayers);
@@ -77,8 +155,9 @@ std::shared_ptr<Transformer> loadModel(const std::string& dir) {
         if (ti.shape != want)
             failIn(ws.fileOf(name), "tensor '" + name + "' has shape " + shapeToString(ti.shape) +
                                         " but config.json implies " + shapeToString(want));
-        at::Tensor t = ws.load(name);
+        at::Tensor t = ws.loadAs(name, heldType(ti.dtype, isMatrix(rule), opt.precision));
         params += t.numel();
+        heldBytes += static_cast<size_t>(t.numel()) * t.element_size();
         // Store every matrix as [in, out]; nn.Linear files get a transposed view, not a copy.
         if (rule.layout == Layout::OutIn && rule.param != Param::TokEmbed &&
             rule.param != Param::PosEmbed && rule.param != Param::LmHead)
@@ -86,14 +165,18 @@ std::shared_ptr<Transformer> loadModel(const std::string& dir) {
         return t;
     };
 
+    // Gemma stores norm weights centred at 0 and scales by (1 + w): adding the 1 here (to small
+    // fp32 vectors) lets one RMSNorm serve every architecture, and weights() and hook_normalized
+    // hold the weight actually applied, as TransformerLens' Gemma conversion does.
+    auto normWeight = [&](const at::Tensor& t) { return cfg.normWeightsOffsetByOne ? t.to(at::kFloat) + 1 : t; };
     at::Tensor lmHead;
     for (const TensorRule& r : arch.rules) {
-        if (r.perLayer) continue;
+        if (r.perLayer || !ruleApplies(r, cfg)) continue;
         at::Tensor t = fetch(r, 0);
         switch (r.param) {
             case Param::TokEmbed: w.tokEmbed = t; break;
             case Param::PosEmbed: w.posEmbed = t; break;
-            case Param::FinalNormW: w.finalNormW = t; break;
+            case Param::FinalNormW: w.finalNormW = normWeight(t); break;
             case Param::FinalNormB: w.finalNormB = t; break;
             case Param::LmHead: lmHead = t; break;
             default: break;
@@ -102,12 +185,12 @@ std::shared_ptr<Transformer> loadModel(const std::string& dir) {
     for (int l = 0; l < cfg.nLayers; ++l) {
         BlockWeights& b = w.blocks[l];
         for (const TensorRule& r : arch.rules) {
-            if (!r.perLayer) continue;
+            if (!r.perLayer || !ruleApplies(r, cfg)) continue;
             at::Tensor t = fetch(r, l);
             switch (r.param) {
-                case Param::Ln1W: b.ln1W = t; break;
+                case Param::Ln1W: b.ln1W = normWeight(t); break;
                 case Param::Ln1B: b.ln1B = t; break;
-                case Param::Ln2W: b.ln2W = t; break;
+                case Param::Ln2W: b.ln2W = normWeight(t); break;
                 case Param::Ln2B: b.ln2B = t; break;
                 case Param::QkvW: b.wQkv = t; break;
                 case Param::QkvB: b.bQkv = t; break;
@@ -124,6 +207,8 @@ std::shared_ptr<Transformer> loadModel(const std::string& dir) {
                 case Param::GateW: b.wGate = t; break;
                 case Param::DownW: b.wDown = t; break;
                 case Param::DownB: b.bDown = t; break;
+                case Param::Ln1PostW: b.ln1PostW = normWeight(t); break;
+                case Param::Ln2PostW: b.ln2PostW = normWeight(t); break;
                 default: break;
             }
         }
@@ -133,10 +218,15 @@ std::shared_ptr<Transformer> loadModel(const std::string& dir) {
     } else {
         if (!lmHead.defined() && !cfg.tiedEmbeddings)
             failIn(ws.fileOf(""), "missing tensor 'lm_head.weight' (config.json says tie_word_embeddings is false)");
-        if (lmHead.defined()) params -= lmHead.numel();  // a stored copy of the tied matrix
+        if (lmHead.defined()) {  // a stored copy of the tied matrix
+            params -= lmHead.numel();
+            heldBytes -= static_cast<size_t>(lmHead.numel()) * lmHead.element_size();
+        }
         w.unembed = w.tokEmbed.t();
     }
     cfg.parameterCount = params;
+    cfg.weightBytes = heldBytes;
+    cfg.weightDtype = w.tokEmbed.scalar_type() == at::kBFloat16 ? "bf16" : "f32";
     return std::make_shared<Transformer>(std::move(cfg), std::move(w));
 }
 

@@ -20,8 +20,14 @@ inline bool wanted(const RunOptions& o, const std::string& name) {
     return o.hooks && o.hooks->wants(name);
 }
 
-// x2d @ w (+ b), x2d [n, in], w [in, out].
+// x2d @ w (+ b), x2d [n, in], w [in, out]. With bf16 weights the activations are rounded to bf16
+// for the product only: oneDNN accumulates in fp32 and reads half the bytes, which is what
+// bounds decoding. Everything between the matmuls stays fp32.
 inline at::Tensor project(const at::Tensor& x2d, const at::Tensor& w, const at::Tensor& b) {
+    if (w.scalar_type() != x2d.scalar_type()) {
+        at::Tensor y = at::mm(x2d.to(w.scalar_type()), w).to(x2d.scalar_type());
+        return b.defined() ? y + b : y;
+    }
     return b.defined() ? at::addmm(b, x2d, w) : at::mm(x2d, w);
 }
 
@@ -35,17 +41,40 @@ at::Tensor activate(ActKind a, const at::Tensor& x) {
     return x;
 }
 
+// rope_scaling applied to RoPE's inverse frequencies, as Hugging Face's rope utilities do.
+at::Tensor scaleInverseFrequencies(const at::Tensor& invFreq, const RopeScaling& r) {
+    switch (r.kind) {
+        case RopeScalingKind::None: return invFreq;
+        case RopeScalingKind::Linear: return invFreq / r.factor;  // the same as positions / factor
+        case RopeScalingKind::Llama3: {
+            // Short wavelengths (local order) keep their frequency, long ones are stretched by
+            // `factor`, and those in between are interpolated smoothly in 1/wavelength.
+            const at::Tensor wavelen = 2 * M_PI / invFreq;
+            const double keptBelow = r.originalContext / r.highFreqFactor;
+            const double stretchedAbove = r.originalContext / r.lowFreqFactor;
+            const at::Tensor smooth =
+                (r.originalContext / wavelen - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor);
+            const at::Tensor between = (1 - smooth) * invFreq / r.factor + smooth * invFreq;
+            return at::where(wavelen < keptBelow, invFreq,
+                             at::where(wavelen > stretchedAbove, invFreq / r.factor, between));
+        }
+    }
+    return invFreq;
+}
+
 }  // namespace
 
 Transformer::Transformer(ModelConfig cfg, ModelWeights w) : cfg_(std::move(cfg)), w_(std::move(w)) {
     for (int l = 0; l < cfg_.nLayers; ++l) names_.emplace_back(l);
     hookPoints_ = hookPointsFor(cfg_);
+    attnScale_ = 1.0 / std::sqrt(cfg_.queryPreAttnScalar > 0 ? cfg_.queryPreAttnScalar : static_cast<double>(cfg_.dHead));
     if (cfg_.pos == PosKind::Rotary) {
         // Not inference mode: an autograd copy (autogradCopy) must be able to save these.
         at::NoGradGuard guard;
         const long half = cfg_.dHead / 2;
         at::Tensor invFreq = 1.0 / at::pow(cfg_.ropeTheta,
                                            at::arange(0, 2 * half, 2, at::kDouble) / static_cast<double>(cfg_.dHead));
+        invFreq = scaleInverseFrequencies(invFreq, cfg_.ropeScaling);
         at::Tensor pos = at::arange(cfg_.nCtx, at::kDouble);
         at::Tensor ang = at::outer(pos, invFreq);
         at::Tensor emb = at::cat({ang, ang}, -1);
@@ -111,6 +140,21 @@ at::Tensor Transformer::applyRope(const at::Tensor& x, long offset) const {
     return x * cos + rotated * sin;
 }
 
+at::Tensor Transformer::attentionMask(int layer, long T, long Tk, long offset) const {
+    const long window = cfg_.windowOf(layer);
+    // One query at the end of the keys sees all of them, unless the window cuts the oldest off.
+    if (T == 1 && (window == 0 || Tk <= window)) return at::Tensor();
+    const at::Tensor all = at::ones({T, Tk}, at::kBool);
+    at::Tensor mask = all.triu(offset + 1);                    // keys j > offset + i
+    if (window > 0) mask.logical_or_(all.tril(offset - window));  // keys j <= offset + i - window
+    return mask;
+}
+
+at::Tensor Transformer::softcapLogits(const at::Tensor& logits) const {
+    if (cfg_.finalSoftcap <= 0) return logits;
+    return at::tanh(logits / cfg_.finalSoftcap) * cfg_.finalSoftcap;
+}
+
 at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o, long offset) const {
     const BlockWeights& bw = w_.blocks[l];
     const BlockHookNames& n = names_[l];
@@ -160,12 +204,10 @@ at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o,
     // Grouped-query attention without copying keys: query heads of one group share a kv head.
     at::Tensor qg = q.permute({0, 2, 1, 3}).reshape({B, Hkv, G * T, dh});
     at::Tensor scores = at::matmul(qg, kh.transpose(2, 3)).view({B, H, T, Tk});
-    scores.mul_(1.0 / std::sqrt(static_cast<double>(dh)));
-    if (T > 1) {
-        // query i (absolute offset+i) sees keys j <= offset+i
-        at::Tensor mask = at::ones({T, Tk}, at::kBool).triu(offset + 1);
+    scores.mul_(attnScale_);
+    if (cfg_.attnSoftcap > 0) scores = at::tanh(scores / cfg_.attnSoftcap) * cfg_.attnSoftcap;
+    if (const at::Tensor mask = attentionMask(l, T, Tk, offset); mask.defined())
         scores.masked_fill_(mask, -std::numeric_limits<float>::infinity());
-    }
     fire(o, n.scores, l, offset, scores);
     at::Tensor pattern = at::softmax(scores, -1);
     fire(o, n.pattern, l, offset, pattern);
@@ -174,6 +216,7 @@ at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o,
                        .permute({0, 2, 1, 3});                          // [B, T, H, dh]
     fire(o, n.z, l, offset, z);
     at::Tensor attnOut = project(z.reshape({B * T, H * dh}), bw.wO, bw.bO).view({B, T, d});
+    if (cfg_.postNorms) attnOut = norm(attnOut, bw.ln1PostW, at::Tensor(), n.ln1PostScale, n.ln1PostNorm, l, o, offset);
     fire(o, n.attnOut, l, offset, attnOut);
     x = x + attnOut;
     fire(o, n.residMid, l, offset, x);
@@ -195,6 +238,7 @@ at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o,
     }
     fire(o, n.mlpPost, l, offset, post);
     at::Tensor mlpOut = project(post.reshape({B * T, cfg_.dMlp}), bw.wDown, bw.bDown).view({B, T, d});
+    if (cfg_.postNorms) mlpOut = norm(mlpOut, bw.ln2PostW, at::Tensor(), n.ln2PostScale, n.ln2PostNorm, l, o, offset);
     fire(o, n.mlpOut, l, offset, mlpOut);
     x = x + mlpOut;
     fire(o, n.residPost, l, offset, x);
@@ -203,7 +247,9 @@ at::Tensor Transformer::block(int l, const at::Tensor& xIn, const RunOptions& o,
 
 std::unique_ptr<Transformer> autogradCopy(const Transformer& model) {
     c10::InferenceMode off(false);  // clones made in inference mode would be inference tensors
-    auto copy = [](const at::Tensor& t) { return t.defined() ? t.clone() : t; };
+    // fp32 whatever the model holds: gradients through bf16 matmuls would round every partial
+    // derivative of an attribution graph to 8 bits of mantissa.
+    auto copy = [](const at::Tensor& t) { return t.defined() ? t.to(at::kFloat, false, true) : t; };
     const ModelWeights& w = model.weights();
     ModelWeights c;
     c.tokEmbed = copy(w.tokEmbed);
@@ -217,11 +263,14 @@ std::unique_ptr<Transformer> autogradCopy(const Transformer& model) {
                                 {&d.wQkv, &b.wQkv}, {&d.bQkv, &b.bQkv}, {&d.wQ, &b.wQ}, {&d.wK, &b.wK}, {&d.wV, &b.wV},
                                 {&d.bQ, &b.bQ}, {&d.bK, &b.bK}, {&d.bV, &b.bV}, {&d.wO, &b.wO}, {&d.bO, &b.bO},
                                 {&d.wUp, &b.wUp}, {&d.bUp, &b.bUp}, {&d.wGate, &b.wGate}, {&d.wDown, &b.wDown},
-                                {&d.bDown, &b.bDown}})
+                                {&d.bDown, &b.bDown}, {&d.ln1PostW, &b.ln1PostW}, {&d.ln2PostW, &b.ln2PostW}})
             *to = copy(*from);
         c.blocks.push_back(std::move(d));
     }
-    return std::make_unique<Transformer>(model.config(), std::move(c));
+    ModelConfig cfg = model.config();
+    cfg.weightDtype = "f32";
+    cfg.weightBytes = 0;
+    return std::make_unique<Transformer>(std::move(cfg), std::move(c));
 }
 
 at::Tensor Transformer::finalNorm(const at::Tensor& resid) const {
@@ -230,13 +279,15 @@ at::Tensor Transformer::finalNorm(const at::Tensor& resid) const {
     return norm(resid, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, none, 0);
 }
 
-at::Tensor Transformer::logitsFromResidual(const at::Tensor& resid) const { return unembedNormed(finalNorm(resid)); }
+at::Tensor Transformer::logitsFromResidual(const at::Tensor& resid) const {
+    return softcapLogits(unembedNormed(finalNorm(resid)));
+}
 
 at::Tensor Transformer::unembedNormed(const at::Tensor& x) const {
     c10::InferenceMode guard;
     std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = cfg_.vocabSize;
-    return at::mm(x.reshape({-1, cfg_.dModel}), w_.unembed).view(shape);
+    return project(x.reshape({-1, cfg_.dModel}), w_.unembed, at::Tensor()).view(shape);
 }
 
 at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) const {
@@ -258,7 +309,8 @@ at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) c
                     std::to_string(cfg_.vocabSize));
     if (o.hooks) checkHookNames(*o.hooks);
 
-    at::Tensor x = at::embedding(w_.tokEmbed, ids);
+    at::Tensor x = at::embedding(w_.tokEmbed, ids).to(at::kFloat);
+    if (cfg_.embedScale != 1.0) x = x * cfg_.embedScale;
     fire(o, "hook_embed", -1, offset, x);
     if (cfg_.pos == PosKind::Learned) {
         at::Tensor pe = w_.posEmbed.narrow(0, offset, T).unsqueeze(0).expand({B, T, cfg_.dModel});
@@ -275,9 +327,9 @@ at::Tensor Transformer::forward(const at::Tensor& tokens, const RunOptions& o) c
     x = norm(x, w_.finalNormW, w_.finalNormB, "ln_final.hook_scale", "ln_final.hook_normalized", -1, o, offset);
     if (o.lastPositionOnly && T > 1) x = x.narrow(1, T - 1, 1);
     const long Tout = x.size(1);
-    at::Tensor logits = at::mm(x.reshape({B * Tout, cfg_.dModel}), w_.unembed).view({B, Tout, cfg_.vocabSize});
+    at::Tensor logits = project(x.reshape({B * Tout, cfg_.dModel}), w_.unembed, at::Tensor()).view({B, Tout, cfg_.vocabSize});
     if (o.kv) o.kv->length = offset + T;
-    return logits;
+    return softcapLogits(logits);
 }
 
 }  // namespace cs

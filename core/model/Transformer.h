@@ -1,7 +1,7 @@
 #pragma once
-// One decoder-only transformer runtime over LibTorch, shaped by a ModelConfig (GPT-2 and Llama
-// today). Every internal activation passes through a named hook point, so caching, patching and
-// steering use the same forward pass as plain inference.
+// One decoder-only transformer runtime over LibTorch, shaped by a ModelConfig (GPT-2, Llama,
+// Qwen 2, Gemma 2). Every internal activation passes through a named hook point, so caching,
+// patching and steering use the same forward pass as plain inference.
 #include "model/HookPoints.h"
 #include "model/ModelConfig.h"
 
@@ -20,6 +20,7 @@ struct BlockWeights {
     at::Tensor wQ, wK, wV, bQ, bK, bV;  // separate (Llama), or empty
     at::Tensor wO, bO;
     at::Tensor wUp, bUp, wGate, wDown, bDown;
+    at::Tensor ln1PostW, ln2PostW;  // norms on the attention / MLP output (Gemma 2), or empty
 };
 
 struct ModelWeights {
@@ -66,9 +67,13 @@ public:
     // no hooks: the logit lens reads intermediate layers through exactly the model's own head.
     at::Tensor logitsFromResidual(const at::Tensor& resid) const;
     // The two halves of logitsFromResidual, for callers that keep the normed residual too:
-    // logitsFromResidual(r) == unembedNormed(finalNorm(r)).
+    // logitsFromResidual(r) == softcapLogits(unembedNormed(finalNorm(r))).
     at::Tensor finalNorm(const at::Tensor& resid) const;
     at::Tensor unembedNormed(const at::Tensor& normed) const;
+    // The final-logit soft-cap, cap * tanh(logits / cap) (Gemma 2's final_logit_softcapping);
+    // the identity when the model has none. forward() applies it after the unembedding;
+    // unembedNormed() does not, so a logit lens is softcapLogits(unembedNormed(finalNorm(r))).
+    at::Tensor softcapLogits(const at::Tensor& logits) const;
 
     KvCache makeKvCache(long batch, long capacity) const;
 
@@ -82,12 +87,16 @@ private:
                     const std::string& scaleName, const std::string& normName, int layer,
                     const RunOptions& o, long offset) const;
     at::Tensor applyRope(const at::Tensor& x, long offset) const;  // x: [batch, pos, heads, d_head]
+    // What a query at absolute positions offset.. may not see among keys 0..Tk-1 ([T, Tk], true
+    // = masked): later keys, and keys at or past the layer's sliding window.
+    at::Tensor attentionMask(int layer, long T, long Tk, long offset) const;
 
     ModelConfig cfg_;
     ModelWeights w_;
     std::vector<BlockHookNames> names_;
     std::vector<HookPointInfo> hookPoints_;
     at::Tensor ropeCos_, ropeSin_;  // [ctx, d_head]
+    double attnScale_ = 1.0;        // scores = q.k * attnScale_
 };
 
 // A copy whose weights are ordinary tensors. Loaded weights are inference tensors, which autograd

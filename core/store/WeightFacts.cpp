@@ -18,7 +18,10 @@ void logitEffects(const Transformer& model, const Tokenizer* tok, const Sae& sae
     negative->clear();
     if (sae.dOut() != model.config().dModel || feature < 0 || feature >= sae.dSae()) return;
     c10::InferenceMode guard;
-    at::Tensor effect = at::matmul(sae.weights().W_dec[feature].to(at::kFloat), model.weights().unembed);  // [vocab]
+    // In the unembedding's own dtype: converting a bf16 [d, vocab] matrix per click would cost more
+    // than the product, and a ranking of logit effects does not need fp32.
+    const at::Tensor& wU = model.weights().unembed;
+    at::Tensor effect = at::matmul(sae.weights().W_dec[feature].to(wU.scalar_type()), wU).to(at::kFloat);  // [vocab]
     const long kk = std::min<long>(k, effect.numel());
     auto add = [&](const at::Tensor& values, const at::Tensor& ids, std::vector<LogitEffect>* out) {
         for (long i = 0; i < kk; ++i) {
@@ -36,7 +39,7 @@ std::vector<FeatureLogits> allLogitEffects(const Transformer& model, const Sae& 
     std::vector<FeatureLogits> out;
     if (sae.dOut() != model.config().dModel) return out;
     c10::InferenceMode guard;
-    const at::Tensor& wU = model.weights().unembed;  // [d, vocab]
+    const at::Tensor wU = model.weights().unembed.to(at::kFloat);  // [d, vocab]
     at::Tensor w = sae.weights().W_dec.to(at::kFloat);
     const long n = w.size(0);
     const long kk = std::min<long>(k, wU.size(1));
