@@ -19,7 +19,8 @@ warm-up, under torch.inference_mode():
 Random ids come from a fixed seed; the prompt is (i * 997) % vocab, as in bench_forward.
 With --json, stdout is one JSON object:
   {"fwd_1x128_tok_s", "fwd_8x128_tok_s", "decode_tok_s", "threads", "torch",
-   "arch", "seq", "load_s", "decode_new_tokens", "blas_core"}
+   "arch", "seq", "load_s", "decode_new_tokens", "blas_core", "dtype"}
+(--dtype bf16 converts the whole module, activations included, as model.to(torch.bfloat16) does)
 (seq is 128 unless the model's context is shorter, in which case the forward runs use n_ctx;
 blas_core is the OpenBLAS kernel family in use -- see ensure_fast_openblas).
 """
@@ -243,7 +244,7 @@ class Model(nn.Module):
     def generate(self, prompt, n_new, step_times=None):
         """Greedy decoding with the KV cache; step_times gets the time of each cached step."""
         c = self.cfg
-        cache = KVCache(c["n_layers"], 1, c["n_kv_heads"], len(prompt) + n_new, c["d_head"])
+        cache = KVCache(c["n_layers"], 1, c["n_kv_heads"], len(prompt) + n_new, c["d_head"], self.embed.dtype)
         logits = self(torch.tensor([prompt]), cache, last_only=True)
         out = [int(logits[0, -1].argmax())]
         while len(out) < n_new:
@@ -270,12 +271,18 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--dtype", choices=("f32", "bf16"), default="f32",
+                    help="bf16: the whole module in bfloat16, as model.to(torch.bfloat16) gives it")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
     with torch.inference_mode():
         t0 = time.perf_counter()
         model = Model(a.model).eval()
+        if a.dtype == "bf16":
+            model = model.to(torch.bfloat16)
+            if hasattr(model, "cos"):
+                model.cos, model.sin = model.cos.bfloat16(), model.sin.bfloat16()
         load_s = time.perf_counter() - t0
         c = model.cfg
         V = c["vocab"]
@@ -304,7 +311,7 @@ def main(argv=None):
 
     result = {"fwd_1x128_tok_s": fwd1, "fwd_8x128_tok_s": fwd8, "decode_tok_s": decode, "threads": a.threads,
               "torch": torch.__version__, "arch": c["arch"], "seq": seq, "load_s": load_s,
-              "decode_new_tokens": n_new, "blas_core": openblas_core()}
+              "decode_new_tokens": n_new, "blas_core": openblas_core(), "dtype": a.dtype}
     if a.json:
         print(json.dumps(result))
     else:

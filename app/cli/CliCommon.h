@@ -1,6 +1,7 @@
 #pragma once
 // Shared pieces of the headless subcommands: model/tokenizer loading, prompt-to-ids, JSON output.
 #include "model/Generation.h"
+#include "model/ModelLoader.h"
 #include "model/Transformer.h"
 #include "tokenize/Tokenizer.h"
 
@@ -39,6 +40,11 @@ struct LoadedModel {
 };
 
 LoadedModel loadModelAndTokenizer(const std::string& dir);
+
+// `--dtype auto|f32|bf16` on every command that loads a model through loadModelAndTokenizer: how
+// the weight matrices are held (auto keeps the file's precision; f16 files are held as bf16).
+void addDtypeOption(CLI::App& app);
+ModelLoadOptions commandLineLoadOptions();
 
 // Token ids for the run: parsed --tokens, or the tokenized --prompt (BOS as --bos says).
 std::vector<long> promptIds(const PromptArgs& p, const LoadedModel& m);

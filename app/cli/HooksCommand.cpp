@@ -15,7 +15,7 @@ void addHooksCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_flag("--json", *json, "Print [{\"name\":..,\"shape\":..}]");
     cmd->callback([=, &run] {
         run = [=] {
-            auto model = loadModel(resolveModelDir(*dir));
+            auto model = loadModel(resolveModelDir(*dir), commandLineLoadOptions());
             nlohmann::json arr = nlohmann::json::array();
             for (const auto& hp : model->hookPoints()) {
                 if (*json) arr.push_back({{"name", hp.name}, {"shape", hp.shape}});
