@@ -108,11 +108,16 @@ int SessionController::heads() const { return model_ ? model_->config().nHeads :
 QString SessionController::modelSummary() const {
     if (!model_) return tr("no model");
     const auto& c = model_->config();
-    return QStringLiteral("%1 (%2, %3 layers, %4 heads, %5M params)")
+    // Weights' dtype and bytes: what decides whether a bigger model fits, and how fast it decodes.
+    const double mb = c.weightBytes / 1e6;
+    const QString memory = mb >= 1000 ? QStringLiteral("%1 GB").arg(mb / 1000, 0, 'f', 2)
+                                      : QStringLiteral("%1 MB").arg(mb, 0, 'f', mb < 10 ? 1 : 0);
+    return QStringLiteral("%1 (%2, %3 layers, %4 heads, %5M params, %6, %7)")
         .arg(modelName(), QString::fromStdString(c.modelType))
         .arg(c.nLayers)
         .arg(c.nHeads)
-        .arg(c.parameterCount / 1e6, 0, 'f', 2);
+        .arg(c.parameterCount / 1e6, 0, 'f', 2)
+        .arg(QString::fromStdString(c.weightDtype), memory);
 }
 
 void SessionController::setBusy(bool busy) {
@@ -339,14 +344,16 @@ void SessionController::loadModel(const QString& dir) {
     ++*steerTicket_;  // continuations of the old model's prompt mean nothing now
     setBusy(true);
     const bool withDemoSaes = attachDemoSaes_;
-    worker_.start([this, dir, ticket, counter, withDemoSaes] {
+    cs::ModelLoadOptions loadOptions;
+    loadOptions.precision = precision_;
+    worker_.start([this, dir, ticket, counter, withDemoSaes, loadOptions] {
         std::shared_ptr<Transformer> model;
         std::shared_ptr<Tokenizer> tok;
         std::vector<AnalysisSae> saes;
         QStringList saePaths;
         QString error;
         try {
-            model = cs::loadModel(dir.toStdString());
+            model = cs::loadModel(dir.toStdString(), loadOptions);
             QDir d(dir);
             if (d.exists("tokenizer.json") || d.exists("vocab.json") || d.exists("tokenizer.model"))
                 tok = cs::loadTokenizer(dir.toStdString());
@@ -393,8 +400,9 @@ void SessionController::run(const RunSettings& settings) {
     auto counter = ticket_;
     auto model = model_;
     auto tok = tokenizer_;
-    AnalysisOptions options;
+    AnalysisOptions options = analysisOptions_;
     options.saes = saes_;
+    options.steering = nullptr;
     std::optional<SteeringPlan> steerPlan;
     if (runSteering_ && runSteering_->active()) steerPlan = runSteering_;
     const bool staged = lastAnalysisSeconds_ < 0 || lastAnalysisSeconds_ > stagesAbove_;
@@ -451,7 +459,7 @@ void SessionController::run(const RunSettings& settings) {
                         if (*counter == ticket) showStage(stage, ticket);
                     });
                 };
-            r.analysis = analyzeTokensInStages(*model, *tok, all, static_cast<int>(ids.size()), onStage, options);
+            r.analysis = analyzeTokensInStages(model, tok, all, static_cast<int>(ids.size()), onStage, options);
             r.analysisSeconds = r.analysis->totalSeconds;
         } catch (const std::exception& e) {
             error = firstLine(e);

@@ -6,6 +6,7 @@
 // then attention, then the logit lens; analyzeTokensInStages) and each is shown as it comes; a
 // cancelled or failed run puts the last complete analysis back.
 #include "analysis/PromptAnalysis.h"
+#include "model/WeightPrecision.h"
 #include "ui/RunSettings.h"
 #include "ui/SteeringJob.h"
 
@@ -67,6 +68,9 @@ public:
     // switched off); other models start with none. attachSaes loads on the worker, then emits
     // saesChanged (or failed, attaching nothing); the next run carries them.
     void setAttachDemoSaes(bool on) { attachDemoSaes_ = on; }
+    // How the next loadModel holds weight matrices (auto: as stored; bf16 halves an fp32 file).
+    void setWeightPrecision(cs::WeightPrecision p) { precision_ = p; }
+    cs::WeightPrecision weightPrecision() const { return precision_; }
     void attachSaes(const QStringList& paths, bool replace = false);
     void detachSaes();
     const std::vector<AnalysisSae>& saes() const { return saes_; }
@@ -123,9 +127,13 @@ public:
     // Intermediate stages are shown only when the model's last analysis took longer than this
     // (and on a model's first run): on this 2-core machine, painting while the worker computes
     // slowed the worker by 40-80% (bench_gui), more than the overlap saved on the demo model's
-    // 4 ms analysis; on GPT-2 small, whose lens takes 600 ms, the tokens and attention appear
-    // half a second sooner. 0: always.
+    // 4 ms analysis; on GPT-2 small the tokens appear before its forward pass (80 ms at 32
+    // tokens, 3 s at 1024). 0: always.
     void setStagesAbove(double seconds) { stagesAbove_ = seconds; }
+    // What every run's analysis keeps and computes up front (AnalysisOptions: the attention
+    // patterns' byte budget, the lens' cost budget, top-k); its SAEs and steering are the
+    // session's own. Takes effect on the next run.
+    void setAnalysisOptions(const AnalysisOptions& options) { analysisOptions_ = options; }
     // Which run shownAnalysis() comes from (stages of one run share it): a view whose part did
     // not change between stages can skip its update.
     int shownRun() const { return shownRun_; }
@@ -143,7 +151,8 @@ public:
     int tokenIdFor(const QString& text, QString* error) const;
     QString tokenText(int tokenId) const;
     // P(tokenId) at every lens row and position of `a`, an analysis of the loaded model
-    // ([row][t]); empty when it has no lens yet.
+    // ([row][t]); empty when it has no lens yet. The whole lens: positions not computed yet are
+    // computed first, on the calling thread (a view reads LogitLens::probabilitiesOf instead).
     std::vector<std::vector<float>> lensProbabilities(const PromptAnalysis& a, int tokenId) const;
     // The selection the next finished run lands on (a restored session), instead of keeping the current one.
     void restoreSelectionAfterNextRun(const Selection& s) { pendingSelection_ = s; hasPending_ = true; }
@@ -178,6 +187,7 @@ private:
     std::vector<AnalysisSae> saes_;
     QStringList saePaths_;  // saes_[i] came from saePaths_[i]
     bool attachDemoSaes_ = true;
+    cs::WeightPrecision precision_ = cs::WeightPrecision::Stored;
     std::shared_ptr<FeatureStore> store_;
     QString storePath_;
     RunResult result_;
@@ -185,6 +195,7 @@ private:
     Selection selection_;
     int shownRun_ = 0;
     double stagesAbove_ = 0.05;
+    AnalysisOptions analysisOptions_;
     double lastAnalysisSeconds_ = -1;  // the loaded model's last analysis; -1 before one
     bool midRun_ = false;         // shown_ is a stage of a run that has not finished
     int positionBeforeRun_ = -1;  // restored with the last complete analysis

@@ -18,10 +18,11 @@ json topList(const std::vector<TokenProbability>& top) {
 
 json pattern(const PromptAnalysis& a, int layer, int head) {
     const int T = a.length();
+    const HeadPattern p = a.attention->head(layer, head);  // computed here when not held
     json rows = json::array();
     for (int q = 0; q < T; ++q) {
         json row = json::array();
-        for (int k = 0; k < T; ++k) row.push_back(a.attentionWeight(layer, head, q, k));
+        for (int k = 0; k < T; ++k) row.push_back(p.weight(q, k));
         rows.push_back(std::move(row));
     }
     return rows;
@@ -50,16 +51,19 @@ json analysisToJson(const PromptAnalysis& a, const std::string& view, int layer,
         }
         j["attention"] = std::move(all);
     }
-    if (view == "logit-lens" || view == "all") {
+    if ((view == "logit-lens" || view == "all") && a.lens) {
+        // Every cell: the positions nobody has looked at are computed now.
+        a.lens->computeAll();
+        const std::vector<const LensColumn*> columns = a.lens->columns();
         json rows = json::array();
-        for (size_t r = 0; r < a.lensRows.size(); ++r) {
+        for (int r = 0; r < a.lens->rows(); ++r) {
             json p = json::array(), top = json::array();
             for (int t = 0; t < a.length(); ++t) {
-                const float v = a.lensNextProbability[r][t];
+                const float v = columns[t]->nextProbability[r];
                 p.push_back(std::isnan(v) ? json(nullptr) : json(v));
-                top.push_back(topList(a.lensTop[r][t]));
+                top.push_back(topList(columns[t]->top[r]));
             }
-            rows.push_back({{"name", a.lensRows[r]}, {"next_probability", std::move(p)}, {"top", std::move(top)}});
+            rows.push_back({{"name", a.lens->rowNames()[r]}, {"next_probability", std::move(p)}, {"top", std::move(top)}});
         }
         j["logit_lens"] = std::move(rows);
     }

@@ -1,5 +1,8 @@
 #include "analysis/PromptAnalysis.h"
 
+#include "analysis/AttentionCapture.h"
+#include "analysis/TokenTexts.h"
+
 #include "model/HookPoints.h"
 #include "model/Transformer.h"
 #include "sae/Sae.h"
@@ -14,29 +17,12 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <unordered_map>
 
 namespace cs {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Token texts by id, asked for once each: the same few hundred ids recur across layers and
-// positions, and a SentencePiece piece costs a decode call.
-class TokenTexts {
-public:
-    explicit TokenTexts(const Tokenizer& tok) : tok_(tok) {}
-    const std::string& operator()(int id) {
-        auto it = texts_.find(id);
-        if (it == texts_.end()) it = texts_.emplace(id, tok_.tokenText(id)).first;
-        return it->second;
-    }
-
-private:
-    const Tokenizer& tok_;
-    std::unordered_map<int, std::string> texts_;
-};
 
 // logits [T, V] and their log-normaliser [T] -> per position the top k as plain structs. Ranks on
 // logits and exponentiates only the k kept: no [T, V] probability tensor is made.
@@ -85,9 +71,12 @@ SaeFeatureTrack featureTrack(const AnalysisSae& s, const at::Tensor& activation)
 
 // Fills `a` stage by stage; `publish(stage)` is called after each earlier stage with `a` as far as
 // it has got.
-void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
-             int promptLength, const AnalysisOptions& opt, const std::function<void(AnalysisStage)>& publish) {
+void analyze(PromptAnalysis& a, const std::shared_ptr<const Transformer>& modelPtr,
+             const std::shared_ptr<const Tokenizer>& tok, const std::vector<int>& ids, int promptLength,
+             const AnalysisOptions& opt, const std::function<void(AnalysisStage)>& publish) {
+    if (!modelPtr || !tok) throw Error("an analysis needs a model and its tokenizer");
     if (ids.empty()) throw Error("nothing to analyse: the token sequence is empty");
+    const Transformer& model = *modelPtr;
     c10::InferenceMode guard;
     const auto t0 = Clock::now();
     const auto& cfg = model.config();
@@ -99,17 +88,16 @@ void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, 
     a.promptLength = promptLength;
     a.layers = cfg.nLayers;
     a.heads = cfg.nHeads;
-    TokenTexts texts(tok);
-    for (int id : ids) a.texts.push_back(texts(id));
+    auto texts = std::make_shared<TokenTexts>(tok);
+    for (int id : ids) a.texts.push_back((*texts)(id));
     if (publish) publish(AnalysisStage::Tokens);
 
     Hooks hooks;
     for (const auto& s : opt.saes) hooks.cache(s.sae->config().hookName);
     hooks.cache("blocks.0.hook_resid_pre");
-    for (int l = 0; l < cfg.nLayers; ++l) {
-        hooks.cache("blocks." + std::to_string(l) + ".hook_resid_post");
-        hooks.cache("blocks." + std::to_string(l) + ".attn.hook_pattern");
-    }
+    for (int l = 0; l < cfg.nLayers; ++l) hooks.cache("blocks." + std::to_string(l) + ".hook_resid_post");
+    const double patternBytes = 4.0 * cfg.nLayers * cfg.nHeads * static_cast<double>(T) * static_cast<double>(T);
+    AttentionCapture attention(cfg, T, patternBytes <= static_cast<double>(opt.attentionHoldBytes));
     ActivationCache cache;
     RunOptions o;
     o.hooks = &hooks;
@@ -121,48 +109,50 @@ void analyze(PromptAnalysis& a, const Transformer& model, const Tokenizer& tok, 
         opt.steering->install(hooks);
         opt.steering->beforeForward(input, 0);
     }
-    at::Tensor logits = model.forward(input, o)[0];  // [T, V]
+    attention.install(hooks);  // after the steering's hooks: the patterns the steered pass used
+    // The model's own output is the lens' last row: unless something reads the final norm's hooks
+    // (or the eager analysis is measured as it was), the pass stops after the last block and the
+    // next-token predictions are unembedded a few positions at a time, so no [T, vocab] logits
+    // (200 MB at 1024 tokens of a 50k vocabulary, twice over with the softmax normaliser) exist.
+    const bool headHooked = hooks.wants("ln_final.hook_scale") || hooks.wants("ln_final.hook_normalized");
+    const bool ownHead = !opt.eagerLens && !headHooked;
+    if (ownHead) o.lastLayer = cfg.nLayers - 1;
+    at::Tensor logits = model.forward(input, o);
     a.modelSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    a.next = topTokens(logits, at::logsumexp(logits, -1), opt.topK, texts);
-    {
-        auto patterns = std::make_shared<std::vector<float>>();
-        patterns->reserve(static_cast<size_t>(cfg.nLayers) * cfg.nHeads * T * T);
-        for (int l = 0; l < cfg.nLayers; ++l) {
-            at::Tensor p = cache.at("blocks." + std::to_string(l) + ".attn.hook_pattern")[0].contiguous();  // [H, T, T]
-            patterns->insert(patterns->end(), p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-        }
-        a.attention = std::move(patterns);
-    }
-    for (const auto& s : opt.saes) a.features.push_back(featureTrack(s, cache.at(s.sae->config().hookName)));
-    if (publish) publish(AnalysisStage::Forward);
-
-    // Logit lens: every layer's residual through the final norm and unembedding, in one batch.
+    // Logit lens: every layer's residual through the final norm, kept; the unembedding waits
+    // until a position is asked for.
     std::vector<at::Tensor> rows{cache.at("blocks.0.hook_resid_pre")[0]};
-    a.lensRows.push_back("embed");
+    std::vector<std::string> rowNames{"embed"};
     for (int l = 0; l < cfg.nLayers; ++l) {
         rows.push_back(cache.at("blocks." + std::to_string(l) + ".hook_resid_post")[0]);
-        a.lensRows.push_back("L" + std::to_string(l));
+        rowNames.push_back("L" + std::to_string(l));
     }
-    at::Tensor normed = model.finalNorm(at::stack(rows)).contiguous();              // [R, T, d]
-    at::Tensor logitsLens = model.unembedNormed(normed);                           // [R, T, V]
-    at::Tensor logNorm = at::logsumexp(logitsLens, -1).contiguous();               // [R, T]
-    a.dModel = static_cast<int>(cfg.dModel);
-    a.lensNormed.assign(normed.data_ptr<float>(), normed.data_ptr<float>() + normed.numel());
-    a.lensLogNormalizer.assign(logNorm.data_ptr<float>(), logNorm.data_ptr<float>() + logNorm.numel());
-    at::Tensor target = input[0].narrow(0, 1, T - 1);
-    for (long r = 0; r < logitsLens.size(0); ++r) {
-        a.lensTop.push_back(topTokens(logitsLens[r], logNorm[r], opt.topK, texts));
-        std::vector<float> p(T, std::numeric_limits<float>::quiet_NaN());
-        if (T > 1) {
-            at::Tensor got = (logitsLens[r].narrow(0, 0, T - 1).gather(1, target.unsqueeze(1)).squeeze(1) -
-                              logNorm[r].narrow(0, 0, T - 1))
-                                 .exp_()
-                                 .contiguous();
-            std::copy(got.data_ptr<float>(), got.data_ptr<float>() + T - 1, p.begin());
+    at::Tensor normed = model.finalNorm(at::stack(rows));  // [R, T, d]
+    rows.clear();
+
+    if (ownHead) {
+        const at::Tensor last = normed[cfg.nLayers];  // [T, d]
+        constexpr long kPositionsPerBatch = 64;
+        for (long from = 0; from < T; from += kPositionsPerBatch) {
+            at::Tensor part = model.softcapLogits(model.unembedNormed(last.narrow(0, from, std::min(kPositionsPerBatch, T - from))))
+                                  .to(at::kFloat);
+            for (auto& top : topTokens(part, at::logsumexp(part, -1), opt.topK, *texts)) a.next.push_back(std::move(top));
         }
-        a.lensNextProbability.push_back(std::move(p));
+    } else {
+        logits = logits[0];  // [T, V]
+        a.next = topTokens(logits, at::logsumexp(logits, -1), opt.topK, *texts);
     }
+    logits = at::Tensor();
+    a.attention = attention.finish();
+    for (const auto& s : opt.saes) a.features.push_back(featureTrack(s, cache.at(s.sae->config().hookName)));
+    cache.clear();
+    if (publish) publish(AnalysisStage::Forward);
+
+    auto lens = std::make_shared<const LogitLens>(modelPtr, texts, normed, ids, std::move(rowNames), opt.topK);
+    const double lensMacs = static_cast<double>(lens->rows()) * cfg.vocabSize * cfg.dModel * static_cast<double>(T);
+    if (opt.eagerLens || lensMacs <= opt.lensUpFrontMacs) lens->computeAll(static_cast<int>(T));
+    a.lens = std::move(lens);
     a.totalSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
@@ -181,14 +171,15 @@ std::vector<float> SaeFeatureTrack::series(int feature) const {
     return out;
 }
 
-PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
-                             int promptLength, const AnalysisOptions& opt) {
+PromptAnalysis analyzeTokens(std::shared_ptr<const Transformer> model, std::shared_ptr<const Tokenizer> tok,
+                             const std::vector<int>& ids, int promptLength, const AnalysisOptions& opt) {
     PromptAnalysis a;
     analyze(a, model, tok, ids, promptLength, opt, nullptr);
     return a;
 }
 
-std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(const Transformer& model, const Tokenizer& tok,
+std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(std::shared_ptr<const Transformer> model,
+                                                            std::shared_ptr<const Tokenizer> tok,
                                                             const std::vector<int>& ids, int promptLength,
                                                             const AnalysisStageCallback& onStage,
                                                             const AnalysisOptions& opt) {
@@ -207,26 +198,8 @@ std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(const Transformer& m
 }
 
 std::vector<std::vector<float>> lensProbabilities(const Transformer& model, const PromptAnalysis& a, int tokenId) {
-    const auto& cfg = model.config();
-    if (tokenId < 0 || tokenId >= cfg.vocabSize)
-        throw Error("token id " + std::to_string(tokenId) + " is out of range for a vocabulary of " +
-                    std::to_string(cfg.vocabSize));
-    const long R = static_cast<long>(a.lensRows.size()), T = a.length(), d = a.dModel;
-    if (d != cfg.dModel || static_cast<long>(a.lensNormed.size()) != R * T * d ||
-        static_cast<long>(a.lensLogNormalizer.size()) != R * T)
-        throw Error("this analysis was not made with this model (or holds no logit-lens data)");
-    c10::InferenceMode guard;
-    at::Tensor column = model.weights().unembed.select(1, tokenId).to(at::kFloat).contiguous();  // [d]
-    const float* u = column.data_ptr<float>();
-    std::vector<std::vector<float>> out(R, std::vector<float>(T));
-    for (long r = 0; r < R; ++r)
-        for (long t = 0; t < T; ++t) {
-            const float* x = a.lensNormed.data() + (r * T + t) * d;
-            double logit = 0;
-            for (long i = 0; i < d; ++i) logit += static_cast<double>(x[i]) * u[i];
-            out[r][t] = static_cast<float>(std::exp(logit - a.lensLogNormalizer[r * T + t]));
-        }
-    return out;
+    if (!a.lens) throw Error("this analysis holds no logit lens (yet)");
+    return a.lens->probabilitiesOf(model, tokenId, LogitLens::Fill::Everything);
 }
 
 }  // namespace cs

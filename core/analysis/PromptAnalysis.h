@@ -1,8 +1,15 @@
 #pragma once
 // Everything the first GUI views show about one token sequence, from a single forward pass:
-// next-token predictions at every position, every attention pattern, and the logit lens (each
+// next-token predictions at every position, the attention patterns, and the logit lens (each
 // layer's residual stream read through the model's own final norm and unembedding). Plain C++
-// types, so the UI layer copies nothing from LibTorch and a figure export needs no model.
+// types, so the UI layer copies nothing from LibTorch. The two parts whose size grows with the
+// sequence and the vocabulary are made where they are looked at: the lens' cells per position
+// (LogitLens), and on long sequences each head's pattern (AttentionPatterns); both fill
+// themselves in on whichever thread asks, from what the forward pass kept.
+#include "analysis/AttentionPatterns.h"
+#include "analysis/LogitLens.h"
+#include "analysis/TokenProbability.h"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,12 +22,6 @@ class Tokenizer;
 class Sae;
 class Steering;
 
-struct TokenProbability {
-    int id = 0;
-    std::string text;
-    float probability = 0;
-};
-
 // An SAE or transcoder whose features the analysis reads from the same forward pass.
 struct AnalysisSae {
     std::string id;  // the name views show (the SAE folder's name)
@@ -29,6 +30,17 @@ struct AnalysisSae {
 
 struct AnalysisOptions {
     int topK = 10;  // predictions kept per position (and per layer for the lens)
+    // Every head's pattern is kept while layers x heads x T^2 floats fit this; past it, each
+    // layer's queries and keys are, and a head's pattern is computed when asked for.
+    size_t attentionHoldBytes = size_t(64) << 20;
+    // The whole lens is computed with the run when it costs at most this many multiply-adds
+    // (rows x vocabulary x d_model x positions): on a small model that is cheaper than the second
+    // hand-off a view's request would cost (the demo's 128 positions: 1.7e8). Else cells are
+    // computed when asked for (GPT-2 small: 5e8 a position).
+    double lensUpFrontMacs = 2.5e8;
+    // Compute every lens cell during the analysis, in one batch, whatever it costs (what the
+    // analysis did before the lens was filled on demand; kept to measure against).
+    bool eagerLens = false;
     std::vector<AnalysisSae> saes;  // read at their input hooks during the one forward pass
     // Analyse the sequence as a steered run saw it: the steering's hooks are installed on the one
     // forward pass (features, attention and the lens all read the steered activations). Not owned;
@@ -53,8 +65,8 @@ struct SaeFeatureTrack {
 // analyzeTokensInStages).
 enum class AnalysisStage {
     Tokens,    // ids, texts, promptLength, layers, heads: before the model runs
-    Forward,   // + next and the attention patterns
-    Complete,  // + the logit lens
+    Forward,   // + next, the attention patterns and the features
+    Complete,  // + the logit lens (its residuals; cells are computed when asked for)
 };
 
 struct PromptAnalysis {
@@ -65,57 +77,53 @@ struct PromptAnalysis {
     int layers = 0, heads = 0;
     // next[t]: the model's top predictions for the token after position t, descending.
     std::vector<std::vector<TokenProbability>> next;
-    // Every head's pattern, [layer][head][query][key] contiguous. Shared, immutable storage: the
-    // snapshots of a staged analysis hold the same patterns without copying them.
-    std::shared_ptr<const std::vector<float>> attention;
+    // The attention patterns. Shared and immutable (heads computed on demand are kept inside,
+    // under a lock): the snapshots of a staged analysis hold the same object.
+    std::shared_ptr<const AttentionPatterns> attention;
     // Features of every SAE in AnalysisOptions::saes, in the order given (from the Forward stage on).
     std::vector<SaeFeatureTrack> features;
     // Logit lens over layers+1 rows: row 0 reads the embeddings (hook_resid_pre of block 0), row
-    // r > 0 reads blocks.(r-1).hook_resid_post; the last row is the model's own output.
-    std::vector<std::string> lensRows;                          // "embed", "L0", ...
-    std::vector<std::vector<std::vector<TokenProbability>>> lensTop;  // [row][t][k]
-    std::vector<std::vector<float>> lensNextProbability;        // [row][t]: P(ids[t+1]); NaN at the last t
-    // Kept so any token can be read through the lens later (lensProbabilities) without another
-    // forward pass: each row's residual after the final norm, [row][t][dModel] row-major, and the
-    // log of each lens softmax's normaliser, [row][t].
-    int dModel = 0;
-    std::vector<float> lensNormed;
-    std::vector<float> lensLogNormalizer;
+    // r > 0 reads blocks.(r-1).hook_resid_post; the last row is the model's own output. Its cells
+    // are computed per position when asked for (LogitLens::compute), on any thread.
+    std::shared_ptr<const LogitLens> lens;
     double modelSeconds = 0;   // the forward pass alone
     double totalSeconds = 0;   // forward pass plus everything derived here
 
     int length() const { return static_cast<int>(ids.size()); }
     bool hasAttention() const { return attention != nullptr; }
-    bool hasLens() const { return !lensRows.empty(); }
-    // One head's T x T pattern, row = query position, column = key position.
-    const float* attentionPattern(int layer, int head) const {
-        const size_t T = ids.size();
-        return attention->data() + (static_cast<size_t>(layer) * heads + head) * T * T;
-    }
+    bool hasLens() const { return lens != nullptr; }
+    // One weight of one head's pattern; computes the head when it is not held (see
+    // AttentionPatterns::head): for a whole pattern, take attention->head() once.
     float attentionWeight(int layer, int head, int query, int key) const {
-        return attentionPattern(layer, head)[static_cast<size_t>(query) * ids.size() + key];
+        return attention->head(layer, head).weight(query, key);
+    }
+    // Bytes the analysis holds in its attention patterns and lens (the per-token lists aside).
+    size_t heldBytes() const {
+        return (attention ? attention->heldBytes() : 0) + (lens ? lens->heldBytes() : 0);
     }
 };
 
-// ids must be non-empty and fit the model's context; throws cs::Error otherwise.
-PromptAnalysis analyzeTokens(const Transformer& model, const Tokenizer& tok, const std::vector<int>& ids,
-                             int promptLength, const AnalysisOptions& opt = {});
+// ids must be non-empty and fit the model's context; throws cs::Error otherwise. The analysis
+// keeps `model` and `tok` (shared) for its logit lens, which fills itself in later.
+PromptAnalysis analyzeTokens(std::shared_ptr<const Transformer> model, std::shared_ptr<const Tokenizer> tok,
+                             const std::vector<int>& ids, int promptLength, const AnalysisOptions& opt = {});
 
 // The same analysis, handed out as it is made: `onStage` gets an immutable snapshot after the
 // tokens (before the model runs), after the forward pass, and the complete analysis, which is
-// also returned. A viewer shows the tokens while the model runs and the attention while the lens
-// is computed (the lens is the slow part on a large vocabulary). Snapshots share the attention
+// also returned. A viewer shows the tokens while the model runs. Snapshots share the attention
 // patterns; each costs a copy of the per-token data only. `onStage` runs on the calling thread.
 using AnalysisStageCallback = std::function<void(std::shared_ptr<const PromptAnalysis>)>;
-std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(const Transformer& model, const Tokenizer& tok,
+std::shared_ptr<const PromptAnalysis> analyzeTokensInStages(std::shared_ptr<const Transformer> model,
+                                                            std::shared_ptr<const Tokenizer> tok,
                                                             const std::vector<int>& ids, int promptLength,
                                                             const AnalysisStageCallback& onStage,
                                                             const AnalysisOptions& opt = {});
 
-// The logit lens for one chosen token: [row][t] = the probability the lens row gives `tokenId` at
-// position t. Costs rows x positions x d_model multiply-adds, so a view can call it on the GUI
-// thread. `model` must be the one that made `a`; throws cs::Error on an id outside the
-// vocabulary or an analysis of another model.
+// The logit lens for one chosen token at every row and position ([row][t]), the whole lens:
+// positions nobody has asked for yet are computed first (LogitLens::probabilitiesOf with
+// Fill::ComputedOnly is the cheap read for a view). `model` must be the model that made `a` or a
+// copy of it; throws cs::Error on an id outside the vocabulary, an analysis of another model, or
+// one without a lens.
 std::vector<std::vector<float>> lensProbabilities(const Transformer& model, const PromptAnalysis& a, int tokenId);
 
 }  // namespace cs

@@ -9,6 +9,7 @@ FILE.json: {"next": [t][k] {"id","p"}   top-k next-token probabilities after eac
             "lens_next": [row][t]  probability of tokens[t+1] when the residual of row (0: embeddings,
                          r>0: after block r-1) goes through the final norm and unembedding; null at the last t,
             "lens_top": [row][t][k] ids,
+            "lens_top_p": [row][t][k] their probabilities,
             "lens_track": [row][t]  probability of token ID at every row and position (with --track)}
 """
 import argparse
@@ -23,12 +24,15 @@ import ref_transformer as rt  # noqa: E402
 
 
 def head(model, resid):
+    """The model's final norm and unembedding (soft-capped where the model caps its logits)."""
     c, w = model.cfg, model.w
     if c["arch"] == "gpt2":
         x, _ = rt.layer_norm(resid, w["ln_f.weight"], w["ln_f.bias"], c["eps"])
     else:
-        x, _ = rt.rms_norm(resid, w["norm.weight"], c["eps"])
-    return x @ w[model.unembed_name].T
+        weight = w["norm.weight"] + 1.0 if c.get("norm_plus_one") else w["norm.weight"]
+        x, _ = rt.rms_norm(resid, weight, c["eps"])
+    logits = x @ w[model.unembed_name].T
+    return logits if c["arch"] == "gpt2" else rt.softcap(logits, c.get("final_softcap"))
 
 
 def main():
@@ -58,12 +62,14 @@ def main():
     out = {"next": [[{"id": int(i), "p": float(p)} for p, i in zip(top.values[t], top.indices[t])]
                     for t in range(len(ids))],
            "attention": [seen[f"blocks.{l}.attn.hook_pattern"][0].tolist() for l in range(L)],
-           "lens_next": [], "lens_top": []}
+           "lens_next": [], "lens_top": [], "lens_top_p": []}
     rows = [seen["blocks.0.hook_resid_pre"]] + [seen[f"blocks.{l}.hook_resid_post"] for l in range(L)]
     for r in rows:
         p = head(model, r[0]).softmax(-1)
         out["lens_next"].append([float(p[t, ids[t + 1]]) for t in range(len(ids) - 1)] + [None])
-        out["lens_top"].append(p.topk(a.top, -1).indices.tolist())
+        top = p.topk(a.top, -1)
+        out["lens_top"].append(top.indices.tolist())
+        out["lens_top_p"].append(top.values.tolist())
         if a.track >= 0:
             out.setdefault("lens_track", []).append(p[:, a.track].tolist())
     with open(a.out, "w") as f:

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <numeric>
 
 namespace cs::ui {
@@ -91,6 +92,8 @@ AttentionView::AttentionView(SessionController* session, QWidget* parent) : QWid
     takeShown();  // a view made after a run (a headless export) starts from it
 }
 
+AttentionView::~AttentionView() { ++*request_; }
+
 // A stage without attention (the tokens, while the model runs) leaves the picture as it was: it
 // stays drawn from the analysis that had it, until the next one with attention arrives.
 void AttentionView::takeShown() {
@@ -115,16 +118,15 @@ void AttentionView::refreshColors() {
 
 QString AttentionView::hoverText(int key, int query) const {
     const PromptAnalysis* a = shown_.get();
-    if (!a || query >= a->length() || key >= a->length()) return {};
-    const Selection& s = session_->selection();
+    if (!a || !pattern_ || query >= a->length() || key >= a->length()) return {};
     return tr("L%1 H%2: %3 [%4] \u2192 %5 [%6]: %7")
-        .arg(s.layer)
-        .arg(s.head)
+        .arg(shownLayer_)
+        .arg(shownHead_)
         .arg(tokenLabel(a->texts[query]))
         .arg(query)
         .arg(tokenLabel(a->texts[key]))
         .arg(key)
-        .arg(a->attentionWeight(s.layer, s.head, query, key), 0, 'f', 4);
+        .arg(pattern_.weight(query, key), 0, 'f', 4);
 }
 
 void AttentionView::rebuild() {
@@ -132,6 +134,31 @@ void AttentionView::rebuild() {
     const Selection& s = session_->selection();
     shownLayer_ = s.layer;
     shownHead_ = s.head;
+    pattern_ = HeadPattern();
+    if (a && a->hasAttention()) {
+        pattern_ = a->attention->held(s.layer, s.head);
+        if (!pattern_) requestHead(s.layer, s.head);
+    }
+    draw();
+}
+
+void AttentionView::requestHead(int layer, int head) {
+    const std::shared_ptr<const AttentionPatterns> attention = shown_->attention;
+    const int ticket = ++*request_;
+    session_->runOnWorker(this, [this, attention, layer, head, ticket, request = request_](const Transformer&, const Tokenizer&)
+                                    -> std::function<void()> {
+        if (*request != ticket) return {};  // another head was picked meanwhile
+        HeadPattern p = attention->head(layer, head);
+        return [this, attention, layer, head, p] {
+            if (!shown_ || shown_->attention != attention || layer != shownLayer_ || head != shownHead_) return;
+            pattern_ = p;
+            draw();
+        };
+    });
+}
+
+void AttentionView::draw() {
+    const PromptAnalysis* a = shown_.get();
     if (!a || !a->hasAttention()) {
         followed_ = -1;
         plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
@@ -140,15 +167,22 @@ void AttentionView::rebuild() {
         plot_->replot();
         return;
     }
-    const int T = a->length(), L = s.layer, H = s.head;
-    plot_->setMatrix(T, T, [&](int key, int query) { return a->attentionWeight(L, H, query, key); }, 0, 1);
+    const int T = a->length(), L = shownLayer_, H = shownHead_;
+    const HeadPattern p = pattern_;
+    // Until a head computed on demand arrives its cells are NaN (transparent).
+    if (p) plot_->setMatrix(T, T, [&](int key, int query) { return p.weight(query, key); }, 0, 1);
+    else if (plot_->columns() == T && plot_->rows() == T) plot_->clearValues();
+    else plot_->setMatrix(T, T, [](int, int) { return std::nan(""); }, 0, 1);
     QStringList labels;
     for (int t = 0; t < T; ++t) labels << shortTokenLabel(a->texts[t]);
     plot_->setColumnLabels(labels, tr("key"));
     plot_->setRowLabels(labels, tr("query"));
-    title_->setText(tr("<b>Layer %1, head %2</b> &nbsp; %3 tokens").arg(L).arg(H).arg(T));
+    title_->setText(p ? tr("<b>Layer %1, head %2</b> &nbsp; %3 tokens").arg(L).arg(H).arg(T)
+                      : tr("<b>Layer %1, head %2</b> &nbsp; %3 tokens &nbsp; <i>computing\u2026</i>").arg(L).arg(H).arg(T));
     followSelection();
 }
+
+bool AttentionView::isFilled() const { return !shown_ || !shown_->hasAttention() || pattern_; }
 
 void AttentionView::followSelection() {
     const PromptAnalysis* a = shown_.get();
@@ -158,21 +192,19 @@ void AttentionView::followSelection() {
     plot_->highlightRow(q);
     plot_->replot(QCustomPlot::rpQueuedReplot);
     top_->setRowCount(0);
-    if (!a || q < 0 || q >= a->length()) {
+    if (!a || !pattern_ || q < 0 || q >= a->length()) {
         top_->layoutNow();
         return;
     }
-    const Selection& s = session_->selection();
+    const float* row = pattern_.row(q);
     std::vector<int> keys(q + 1);
     std::iota(keys.begin(), keys.end(), 0);
-    std::sort(keys.begin(), keys.end(), [&](int x, int y) {
-        return a->attentionWeight(s.layer, s.head, q, x) > a->attentionWeight(s.layer, s.head, q, y);
-    });
+    std::sort(keys.begin(), keys.end(), [&](int x, int y) { return row[x] > row[y]; });
     keys.resize(std::min<size_t>(keys.size(), kTopAttended));
     top_->setRowCount(static_cast<int>(keys.size()));
     for (int i = 0; i < static_cast<int>(keys.size()); ++i) {
         top_->setItem(i, 0, new QTableWidgetItem(QStringLiteral("%1 [%2]").arg(tokenLabel(a->texts[keys[i]])).arg(keys[i])));
-        auto* w = new QTableWidgetItem(QString::number(a->attentionWeight(s.layer, s.head, q, keys[i]), 'f', 3));
+        auto* w = new QTableWidgetItem(QString::number(row[keys[i]], 'f', 3));
         w->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         top_->setItem(i, 1, w);
     }
@@ -192,7 +224,14 @@ QSize AttentionView::figureSize() const {
     return {side + 170, side + 110};
 }
 
-void AttentionView::paintFigure(QCPPainter& painter, const QSize& size) { plot_->renderFigure(painter, size); }
+// A figure shows the picked head even when it is still on its way from the worker.
+void AttentionView::paintFigure(QCPPainter& painter, const QSize& size) {
+    if (!isFilled()) {
+        pattern_ = shown_->attention->head(shownLayer_, shownHead_);
+        draw();
+    }
+    plot_->renderFigure(painter, size);
+}
 
 AttentionThumbnails::AttentionThumbnails(SessionController* session, QWidget* parent)
     : QWidget(parent), session_(session) {
@@ -226,26 +265,18 @@ void AttentionThumbnails::takeShown() {
 void AttentionThumbnails::rebuild() {
     images_.clear();
     const PromptAnalysis* a = shown_.get();
-    if (a) {
-        const int T = a->length();
-        // A thumbnail needs no more pixels than it has on screen: long sequences are max-pooled
-        // so a sharp attention spike stays visible.
-        const int side = std::min(T, kThumbMaxPixels);
+    if (a && a->hasAttention()) {
+        // The analysis keeps every head max-pooled to at most 80 x 80 (a thumbnail needs no more
+        // pixels than it has on screen; pooling by max keeps a sharp spike visible).
+        const int side = a->attention->summarySide();
         const std::array<QRgb, 256> table = heatTable(viewColors());
         for (int l = 0; l < a->layers; ++l)
             for (int h = 0; h < a->heads; ++h) {
-                const float* pattern = a->attentionPattern(l, h);  // [query][key], T x T
+                const float* summary = a->attention->summary(l, h);  // [y][x], side x side
                 QImage img(side, side, QImage::Format_RGB32);
                 for (int y = 0; y < side; ++y) {
                     auto* line = reinterpret_cast<QRgb*>(img.scanLine(y));
-                    const int q0 = y * T / side, q1 = (y + 1) * T / side;
-                    for (int x = 0; x < side; ++x) {
-                        const int k0 = x * T / side, k1 = (x + 1) * T / side;
-                        float w = 0;
-                        for (int q = q0; q < q1; ++q)
-                            for (int k = k0; k < k1; ++k) w = std::max(w, pattern[static_cast<size_t>(q) * T + k]);
-                        line[x] = heatColor(table, w);
-                    }
+                    for (int x = 0; x < side; ++x) line[x] = heatColor(table, summary[static_cast<size_t>(y) * side + x]);
                 }
                 images_.push_back(img);
             }

@@ -84,24 +84,43 @@ void HeatmapPlot::setMatrix(int cols, int rows, const std::function<double(int, 
         for (int r = 0; r < kr; ++r)
             map_->data()->setCell(c, r, c < cols && r < rows ? value(c, r) : std::nan(""));
     map_->setDataRange(QCPRange(lo, hi));
-    xAxis->setRange(-0.5, cols - 0.5);
+    applyColumnRange();
     yAxis->setRange(-0.5, rows - 0.5);
     placeHighlight();
 }
+
+void HeatmapPlot::setColumnWindow(int first, int count) {
+    colFirst_ = std::max(0, first);
+    colCount_ = std::max(0, count);
+    applyColumnRange();
+    updateTickers();
+}
+
+void HeatmapPlot::applyColumnRange() {
+    const int first = firstShownColumn(), shown = shownColumns();
+    xAxis->setRange(first - 0.5, first + shown - 0.5);
+}
+
+void HeatmapPlot::clearValues() { map_->data()->fill(std::nan("")); }
 
 double HeatmapPlot::cellValue(int col, int row) const { return map_->data()->cell(col, row); }
 
 void HeatmapPlot::updateTickers() {
     const QFontMetrics fm(xAxis->tickLabelFont());
-    auto apply = [&](QCPAxis* axis, const QStringList& labels, int pixels) {
+    // Labels [first, first + shown) of `labels`, as many as fit.
+    auto apply = [&](QCPAxis* axis, const QStringList& labels, int first, int shown, int pixels) {
         QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
         const int fit = std::max(1, pixels / (fm.height() + 2));
-        const int step = std::max(1, static_cast<int>(std::ceil(labels.size() / double(std::min(fit, kMaxAxisLabels)))));
-        for (int i = 0; i < labels.size(); i += step) ticker->addTick(i, labels[i]);
+        const int step = std::max(1, static_cast<int>(std::ceil(shown / double(std::min(fit, kMaxAxisLabels)))));
+        const int end = std::min<int>(labels.size(), first + shown);
+        for (int i = std::max(0, first); i < end; i += step) ticker->addTick(i, labels[i]);
         axis->setTicker(ticker);
     };
-    apply(xAxis, colLabels_, axisRect()->width() > 0 ? axisRect()->width() : width() - 150);
-    apply(yAxis, rowLabels_, axisRect()->height() > 0 ? axisRect()->height() : height() - 100);
+    const bool windowed = colCount_ > 0 && colCount_ < colLabels_.size();
+    apply(xAxis, colLabels_, windowed ? colFirst_ : 0, windowed ? colCount_ : static_cast<int>(colLabels_.size()),
+          axisRect()->width() > 0 ? axisRect()->width() : width() - 150);
+    apply(yAxis, rowLabels_, 0, static_cast<int>(rowLabels_.size()),
+          axisRect()->height() > 0 ? axisRect()->height() : height() - 100);
 }
 
 void HeatmapPlot::resizeEvent(QResizeEvent* e) {

@@ -6,6 +6,7 @@
 #include <QStringList>
 #include "ui/Qcp.h"
 
+#include <algorithm>
 #include <functional>
 
 namespace cs::ui {
@@ -19,6 +20,13 @@ public:
 
     // value(col, row) for col < cols, row < rows; NaN cells are drawn transparent.
     void setMatrix(int cols, int rows, const std::function<double(int, int)>& value, double lo, double hi);
+    // Every cell NaN (transparent), the shape and labels kept: cheaper than a matrix of NaNs.
+    void clearValues();
+    // Shows only columns [first, first + count) (count 0: all); kept across setMatrix. The axis
+    // labels follow what is shown.
+    void setColumnWindow(int first, int count);
+    int firstShownColumn() const { return colCount_ > 0 ? colFirst_ : 0; }
+    int shownColumns() const { return colCount_ > 0 ? std::min(colCount_, cols_) : cols_; }
     void setColumnLabels(const QStringList& labels, const QString& title);
     void setRowLabels(const QStringList& labels, const QString& title);
     void setScaleLabel(const QString& label);
@@ -46,6 +54,7 @@ protected:
 
 private:
     void placeHighlight();
+    void applyColumnRange();
     void updateTickers();  // label density follows the axis length, so labels never overlap
 
     QCPColorMap* map_;
@@ -53,6 +62,7 @@ private:
     QCPItemRect* highlight_;
     QStringList colLabels_, rowLabels_;
     int cols_ = 0, rows_ = 0, row_ = -1, col_ = -1;
+    int colFirst_ = 0, colCount_ = 0;
 };
 
 }  // namespace cs::ui
