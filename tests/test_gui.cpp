@@ -1,12 +1,15 @@
 // The window, its views and its async session layer, offscreen: a model loads and a prompt runs on
 // a worker thread and fills the token stream; clicking a token moves every view's selection;
 // figures export as valid PNG, SVG and PDF; a cancelled run leaves the previous result; a failed
-// load shows an error and leaves the window usable; a saved session restores the same view.
+// load shows an error and leaves the window usable; a saved session restores the same view; on a
+// long prompt the logit lens fills in where it is looked at and only the picked head's attention
+// pattern is held.
 #include "TestSupport.h"
 
 #include "analysis/PromptAnalysis.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
+#include "model/Transformer.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/MainWindow.h"
 #include "ui/SessionController.h"
@@ -17,6 +20,7 @@
 #include "ui/views/TokenLabel.h"
 #include "ui/views/TokenStreamView.h"
 
+#include <QAction>
 #include <QFile>
 #include <QImage>
 #include <QJsonArray>
@@ -28,6 +32,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QScrollBar>
 #include <QSvgRenderer>
 #include <QTableWidget>
 #include <QtTest>
@@ -59,8 +64,22 @@ QByteArray readAll(const QString& path) {
 
 class TestGui : public QObject {
     Q_OBJECT
-    std::string dir_;
+    std::string dir_, longDir_;
     QString out_;
+
+    // A prompt of `n` byte-level tokens (one per character), run with no continuation, the last
+    // token selected; through the session, so that the window does not remember the prompt for
+    // the next test's fixture (whose model has a shorter context).
+    static void runLongPrompt(Fixture& f, int n) {
+        f.session.restoreSelectionAfterNextRun(Selection());
+        RunSettings s = f.window.currentSettings();
+        s.prompt.clear();
+        for (int i = 0; i < n; ++i) s.prompt += QChar('a' + (i * 7) % 26);
+        s.maxNewTokens = 0;
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        f.session.run(s);
+        QVERIFY(finished.wait(30000));
+    }
 
 private Q_SLOTS:
     void initTestCase() {
@@ -72,6 +91,9 @@ private Q_SLOTS:
         out_ = QString::fromStdString(makeTempDir("gui-out"));
         runReference("make_random_model.py", "--arch gpt2 --seed 31 --layers 2 --d-model 32 --heads 2 --vocab 256 --ctx 64 --out " + shellQuote(dir_));
         writeByteLevelTokenizer(dir_);
+        longDir_ = makeTempDir("gui-long");
+        runReference("make_random_model.py", "--arch gpt2 --seed 32 --layers 2 --d-model 32 --heads 2 --vocab 256 --ctx 256 --out " + shellQuote(longDir_));
+        writeByteLevelTokenizer(longDir_);
     }
 
     void runningAPromptFillsTheTokenStream() {
@@ -167,13 +189,18 @@ private Q_SLOTS:
         // The token figure spells the tokens as text, so it stays searchable and sharp.
         QVERIFY(readAll(out_ + "/tokens.svg").contains(">O</text>"));
         // The run's data: every head's pattern and every lens row, as the analysis holds them.
+        // Written on the model thread, reported by dataExported.
+        QSignalSpy exported(&f.window, &cs::ui::MainWindow::dataExported);
         QCOMPARE(f.window.exportData(out_ + "/run.json"), QString());
+        QVERIFY(exported.wait(60000));
+        QCOMPARE(exported.at(0).at(0).toString(), out_ + "/run.json");
+        QCOMPARE(exported.at(0).at(1).toString(), QString());
         const QJsonObject data = QJsonDocument::fromJson(readAll(out_ + "/run.json")).object();
         const cs::PromptAnalysis* a = f.session.analysis();
         QCOMPARE(data["ids"].toArray().size(), qsizetype(a->length()));
         QCOMPARE(data["attention"].toArray().size(), qsizetype(a->layers));
         QCOMPARE(data["attention"][1][1][4][2].toDouble(), double(a->attentionWeight(1, 1, 4, 2)));
-        QCOMPARE(data["logit_lens"].toArray().size(), qsizetype(a->lensRows.size()));
+        QCOMPARE(data["logit_lens"].toArray().size(), qsizetype(a->lens->rows()));
         QVERIFY(data["logit_lens"][0]["next_probability"][a->length() - 1].isNull());
         // A bad extension is an error naming the file, and writes nothing.
         const QString bad = out_ + "/figure.bmp";
@@ -207,6 +234,7 @@ private Q_SLOTS:
         Fixture f(dir_);
         f.session.setStagesAbove(0);  // this model's analysis is far quicker than the default threshold
         f.session.selectPosition(2);
+        QTRY_VERIFY(f.window.logitLensView()->isFilled());
         const QString lensHoverBefore = f.window.logitLensView()->hoverText(0, 0);
         const int chips = f.window.tokenView()->chipCount();
         struct Seen {
@@ -281,6 +309,53 @@ private Q_SLOTS:
         QVERIFY(window.tokenView()->chipCount() > 0);
     }
 
+    void dataExportErrorsNameTheFile() {
+        Fixture f(dir_);
+        QSignalSpy exported(&f.window, &MainWindow::dataExported);
+        const QString bad = out_ + "/no-such-folder/run.json";
+        QCOMPARE(f.window.exportData(bad), QString());
+        QVERIFY(exported.wait(60000));
+        QVERIFY2(exported.at(0).at(1).toString().contains(bad), qPrintable(exported.at(0).at(1).toString()));
+        QTRY_VERIFY(f.window.findChild<QMessageBox*>() != nullptr);
+        QVERIFY(!QFile::exists(bad));
+        // Before any run there is nothing to export, said at once.
+        SessionController empty;
+        MainWindow window(&empty);
+        QVERIFY(window.exportData(out_ + "/none.json").contains("run a prompt first"));
+    }
+
+    void weightPrecisionReloadsAndShowsInTheStatusBar() {
+        Fixture f(dir_);
+        auto* label = f.window.findChild<QLabel*>("modelLabel");
+        QVERIFY(label);
+        QVERIFY2(label->text().contains("f32"), qPrintable(label->text()));
+        const double fp32Bytes = double(f.session.model()->config().weightBytes);
+        QAction* bf16 = nullptr;
+        for (QAction* a : f.window.findChildren<QAction*>())
+            if (a->data().toString() == "bf16") bf16 = a;
+        QVERIFY(bf16);
+        // The menu reloads the open model in bf16, remembers the choice, and reruns the prompt.
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        bf16->trigger();
+        QVERIFY(finished.wait(30000));
+        QCOMPARE(f.session.weightPrecision(), cs::WeightPrecision::BF16);
+        QCOMPARE(f.session.model()->config().weightDtype, std::string("bf16"));
+        QVERIFY2(label->text().contains("bf16"), qPrintable(label->text()));
+        QCOMPARE(QSettings().value("weightPrecision").toString(), QString("bf16"));
+        // Matrices halve; the small fp32 rest (norms, biases) does not.
+        const double bf16Bytes = double(f.session.model()->config().weightBytes);
+        QVERIFY2(bf16Bytes < 0.6 * fp32Bytes && bf16Bytes > 0.45 * fp32Bytes,
+                 qPrintable(QString("%1 vs %2").arg(bf16Bytes).arg(fp32Bytes)));
+        QVERIFY(f.window.tokenView()->chipCount() > 0);
+        // A new window starts with the remembered choice.
+        {
+            SessionController session;
+            MainWindow window(&session);
+            QCOMPARE(session.weightPrecision(), cs::WeightPrecision::BF16);
+        }
+        QSettings().setValue("weightPrecision", "auto");
+    }
+
     void newerRequestSupersedesAnOlderOne() {
         SessionController session;
         QSignalSpy loaded(&session, &SessionController::modelLoaded);
@@ -348,6 +423,7 @@ private Q_SLOTS:
         HeatmapPlot* plot = lens->plot();
         auto model = cs::loadModel(dir_);
         auto compareWith = [&](const std::vector<std::vector<float>>& expect) {
+            QTRY_VERIFY(lens->isFilled());  // every position is on screen at this length
             const cs::PromptAnalysis* a = f.session.analysis();
             QCOMPARE(plot->rows(), static_cast<int>(expect.size()));
             for (int r = 0; r < plot->rows(); ++r)
@@ -383,6 +459,7 @@ private Q_SLOTS:
         compareWith(cs::lensProbabilities(*model, *f.session.analysis(), 7));
         // Double-clicking a prediction in the table tracks that token.
         QTableWidget* table = lens->table();
+        QTRY_VERIFY(lens->isFilled());
         QTableWidgetItem* item = table->item(0, 3);
         QVERIFY(item);
         const int id = item->data(Qt::UserRole).toInt();
@@ -397,7 +474,96 @@ private Q_SLOTS:
         edit->clear();
         QCOMPARE(f.session.selection().lensToken, -1);
         const cs::PromptAnalysis* a = f.session.analysis();
-        compareWith(a->lensNextProbability);
+        compareWith(a->lens->nextProbabilities());
+    }
+
+    // A prompt longer than the heatmap shows: only the positions on screen (and the selected one)
+    // are computed, on the worker, and scrolling or selecting elsewhere fills those in; the cells
+    // equal the ones an eager analysis computes.
+    void logitLensFillsInWhereItIsLooked() {
+        Fixture f(longDir_);
+        cs::AnalysisOptions onDemand;
+        onDemand.lensUpFrontMacs = 0;  // this tiny model's whole lens would otherwise come with the run
+        f.session.setAnalysisOptions(onDemand);
+        runLongPrompt(f, 250);
+        LogitLensView* view = f.window.logitLensView();
+        HeatmapPlot* plot = view->plot();
+        const cs::PromptAnalysis* a = f.session.analysis();
+        const int T = a->length(), shown = LogitLensView::kMaxShownPositions, R = a->lens->rows();
+        QVERIFY(T > 3 * shown);
+        std::shared_ptr<const cs::Tokenizer> tok = cs::loadTokenizer(longDir_);
+        cs::AnalysisOptions eager;
+        eager.eagerLens = true;
+        const cs::PromptAnalysis all = cs::analyzeTokens(cs::loadModel(longDir_), tok, a->ids, a->promptLength, eager);
+        const auto expect = all.lens->nextProbabilities();
+        auto cellsMatch = [&](int t) {
+            for (int r = 0; r < R; ++r)
+                if (t + 1 < T && std::abs(plot->cellValue(t, r) - expect[r][t]) > 1e-6) return false;
+            return true;
+        };
+        // The last token is selected: the screen ends there, and that is all the lens computed.
+        QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
+        QCOMPARE(view->shownPositions(), shown);
+        QCOMPARE(view->firstShownPosition(), T - shown);
+        QVERIFY(view->positionScroll()->isVisible());
+        QCOMPARE(a->lens->computedCount(), shown);
+        QVERIFY(std::isnan(plot->cellValue(0, 1)));
+        for (int t = T - shown; t < T; ++t) QVERIFY2(cellsMatch(t), qPrintable(QString("position %1").arg(t)));
+        // Scrolled to the start: those positions are computed and drawn.
+        view->positionScroll()->setValue(0);
+        QCOMPARE(view->firstShownPosition(), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
+        for (int t = 0; t < shown; ++t) QVERIFY2(cellsMatch(t), qPrintable(QString("position %1").arg(t)));
+        QCOMPARE(a->lens->computedCount(), 2 * shown);
+        // Selecting a position off screen brings it on screen; the table lists its predictions.
+        const int pos = T / 2 + 3;
+        f.session.selectPosition(pos);
+        QVERIFY(view->firstShownPosition() <= pos && pos < view->firstShownPosition() + shown);
+        QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
+        QVERIFY(cellsMatch(pos));
+        QCOMPARE(view->table()->item(0, 2)->data(Qt::UserRole).toInt(), all.lens->column(pos)->top.back()[0].id);
+        QVERIFY(a->lens->computedCount() < T);
+        QVERIFY(!view->hoverText(pos, 1).contains("computing"));
+        // A figure shows the screen's positions, complete.
+        QCOMPARE(view->figureSize().width(), 1400 + 170);
+        QCOMPARE(f.window.exportView(view, out_ + "/long-lens.png"), QString());
+    }
+
+    // Past the byte budget a run holds no attention pattern: the picked head is computed on the
+    // worker when the view asks for it, and it is the only one held.
+    void longPromptHoldsOnlyThePickedHead() {
+        Fixture f(longDir_);
+        cs::AnalysisOptions budget;
+        budget.attentionHoldBytes = 100'000;  // 2 layers x 2 heads x 150^2 floats are 360 kB
+        f.session.setAnalysisOptions(budget);
+        runLongPrompt(f, 150);
+        AttentionView* view = f.window.attentionView();
+        HeatmapPlot* plot = view->plot();
+        const cs::PromptAnalysis* a = f.session.analysis();
+        QVERIFY(!a->attention->holdsAll());
+        std::shared_ptr<const cs::Tokenizer> tok = cs::loadTokenizer(longDir_);
+        const cs::PromptAnalysis all = cs::analyzeTokens(cs::loadModel(longDir_), tok, a->ids, a->promptLength);
+        QVERIFY(all.attention->holdsAll());
+        const int T = a->length();
+        auto drawnIs = [&](int layer, int head) {
+            const cs::HeadPattern expect = all.attention->held(layer, head);
+            for (int q = 0; q < T; q += 7)
+                for (int k = 0; k <= q; k += 5)
+                    if (std::abs(plot->cellValue(k, q) - expect.weight(q, k)) > 1e-6) return false;
+            return true;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
+        QCOMPARE(a->attention->heldHeads(), (std::vector<std::pair<int, int>>{{0, 0}}));
+        QVERIFY(drawnIs(0, 0));
+        f.session.select(T - 1, 1, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
+        QCOMPARE(a->attention->heldHeads(), (std::vector<std::pair<int, int>>{{1, 1}}));
+        QVERIFY(drawnIs(1, 1));
+        QVERIFY(view->hoverText(3, T - 1).endsWith(QString::number(all.attention->held(1, 1).weight(T - 1, 3), 'f', 4)));
+        QCOMPARE(view->topTable()->rowCount(), 8);
+        // The thumbnails draw from the summaries: nothing more is held for them.
+        QCOMPARE(a->attention->heldHeads().size(), size_t(1));
+        QCOMPARE(f.window.exportView(view, out_ + "/long-attention.svg"), QString());
     }
 
     // The screen blits each chip's background from a cache; a figure draws the same chips as

@@ -58,9 +58,10 @@ int runGui(int argc, char** argv) {
     QCommandLineOption graphOpt("open-graph", "After the first run, open this attribution graph file in the graph dock", "FILE");
     QCommandLineOption positionOpt("position", "After the first run, select token POSITION", "POSITION");
     QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
+    QCommandLineOption dtypeOpt("dtype", "Hold weight matrices as auto (stored), f32 or bf16 (this run only)", "DTYPE");
     // For the start-up benchmark: quit as soon as the first run is on screen.
     QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
-    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &graphOpt, &sizeOpt, &quitOpt}) parser.addOption(*o);
+    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &graphOpt, &sizeOpt, &dtypeOpt, &quitOpt}) parser.addOption(*o);
     parser.process(app);
 
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
@@ -73,6 +74,14 @@ int runGui(int argc, char** argv) {
         if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
     } else if (!QSettings().contains("geometry")) {
         window.resize(1280, 820);
+    }
+    if (parser.isSet(dtypeOpt)) {
+        try {
+            window.setWeightPrecision(cs::parseWeightPrecision(parser.value(dtypeOpt).toStdString()));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "--dtype: %s\n", e.what());
+            return 2;
+        }
     }
     window.show();
     if (!sessionFile.isEmpty()) {

@@ -32,6 +32,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QActionGroup>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
@@ -321,6 +322,29 @@ void MainWindow::buildMenus() {
     file->addAction(tr("&Open Model..."), QKeySequence::Open, this, &MainWindow::chooseModel);
     recentMenu_ = file->addMenu(tr("Open &Recent"));
     refreshRecentMenu();
+    // Bigger models fit, and decode about twice as fast, with 16-bit weights; the choice applies
+    // to every model opened after it and reloads the open one.
+    auto* precisionMenu = file->addMenu(tr("&Weight Precision"));
+    precisionGroup_ = new QActionGroup(this);
+    for (auto [p, label] : {std::pair{cs::WeightPrecision::Stored, tr("As &Stored (f16 as bf16)")},
+                            std::pair{cs::WeightPrecision::F32, tr("&fp32")},
+                            std::pair{cs::WeightPrecision::BF16, tr("&bf16 (half the memory of fp32)")}}) {
+        QAction* a = precisionMenu->addAction(label);
+        a->setCheckable(true);
+        a->setData(QString::fromLatin1(cs::weightPrecisionName(p)));
+        precisionGroup_->addAction(a);
+        connect(a, &QAction::triggered, this, [this, p] {
+            QSettings().setValue("weightPrecision", QString::fromLatin1(cs::weightPrecisionName(p)));
+            setWeightPrecision(p, true);
+        });
+    }
+    cs::WeightPrecision remembered = cs::WeightPrecision::Stored;
+    try {
+        remembered = cs::parseWeightPrecision(QSettings().value("weightPrecision", "auto").toString().toStdString());
+    } catch (const std::exception&) {
+        // a hand-edited settings file: keep the default
+    }
+    setWeightPrecision(remembered);
     file->addSeparator();
     file->addAction(tr("&Attach SAE..."), QKeySequence(tr("Ctrl+Shift+A")), this, &MainWindow::chooseSaeToAttach);
     file->addAction(tr("Detach All SAEs"), session_, &SessionController::detachSaes);
@@ -421,6 +445,14 @@ void MainWindow::applySettings(const RunSettings& s) {
     sample_->setChecked(!s.greedy);
     temperature_->setValue(s.temperature);
     seed_->setValue(static_cast<int>(s.seed));
+}
+
+void MainWindow::setWeightPrecision(cs::WeightPrecision p, bool reload) {
+    const bool changed = session_->weightPrecision() != p;
+    session_->setWeightPrecision(p);
+    for (QAction* a : precisionGroup_->actions())
+        a->setChecked(a->data().toString() == QString::fromLatin1(cs::weightPrecisionName(p)));
+    if (reload && changed && session_->hasModel()) openModel(session_->modelDir());
 }
 
 void MainWindow::openModel(const QString& dir) {
@@ -538,19 +570,34 @@ void MainWindow::chooseExport(FigureSource* view) {
 }
 
 QString MainWindow::exportData(const QString& path) {
-    const PromptAnalysis* a = session_->analysis();
-    if (!a) return tr("%1: nothing to export yet (run a prompt first)").arg(path);
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly)) return tr("%1: cannot write (%2)").arg(path, f.errorString());
-    std::string text;
-    try {
-        // Byte-level tokens may be partial UTF-8: replaced, not thrown on.
-        text = runDataJson(*session_, "all").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    } catch (const std::exception& e) {
-        return tr("%1: %2").arg(path, QString::fromUtf8(e.what()));
-    }
-    f.write(text.data(), static_cast<qint64>(text.size()));
-    return f.commit() ? QString() : tr("%1: cannot write (%2)").arg(path, f.errorString());
+    if (!session_->analysis()) return tr("%1: nothing to export yet (run a prompt first)").arg(path);
+    const RunDataSource source = runDataSource(*session_);
+    statusBar()->showMessage(tr("exporting %1 ...").arg(path));
+    session_->runOnWorker(this, [this, source, path](const Transformer&, const Tokenizer&) -> std::function<void()> {
+        QString error;
+        try {
+            // Byte-level tokens may be partial UTF-8: replaced, not thrown on.
+            const std::string text =
+                runDataJson(source, "all").dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            QSaveFile f(path);
+            if (!f.open(QIODevice::WriteOnly)) error = tr("%1: cannot write (%2)").arg(path, f.errorString());
+            else {
+                f.write(text.data(), static_cast<qint64>(text.size()));
+                if (!f.commit()) error = tr("%1: cannot write (%2)").arg(path, f.errorString());
+            }
+        } catch (const std::exception& e) {
+            error = tr("%1: %2").arg(path, QString::fromUtf8(e.what()));
+        }
+        return [this, path, error] {
+            if (error.isEmpty()) statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+            else {
+                statusBar()->clearMessage();
+                showError(error);
+            }
+            Q_EMIT dataExported(path, error);
+        };
+    });
+    return QString();
 }
 
 QString MainWindow::exportSteeringData(const QString& path) {
@@ -565,25 +612,27 @@ QString MainWindow::exportSteeringData(const QString& path) {
 }
 
 void MainWindow::chooseSteeringDataExport() {
-    chooseJsonExport(tr("Export the steering comparison"), "steering.json",
-                     [this](const QString& path) { return exportSteeringData(path); });
+    const QString path = chooseJsonPath(tr("Export the steering comparison"), "steering.json");
+    if (path.isEmpty()) return;
+    const QString error = exportSteeringData(path);
+    if (!error.isEmpty()) showError(error);
+    else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
 }
 
 void MainWindow::chooseDataExport() {
-    chooseJsonExport(tr("Export the run's data"), "run.json", [this](const QString& path) { return exportData(path); });
+    const QString path = chooseJsonPath(tr("Export the run's data"), "run.json");
+    if (path.isEmpty()) return;
+    const QString error = exportData(path);
+    if (!error.isEmpty()) showError(error);
 }
 
-void MainWindow::chooseJsonExport(const QString& title, const QString& defaultName,
-                                  const std::function<QString(const QString&)>& write) {
+QString MainWindow::chooseJsonPath(const QString& title, const QString& defaultName) {
     QSettings settings;
     const QString path = QFileDialog::getSaveFileName(this, title,
                                                       settings.value("exportDir", QDir::homePath()).toString() + "/" + defaultName,
                                                       tr("JSON (*.json)"));
-    if (path.isEmpty()) return;
-    settings.setValue("exportDir", QFileInfo(path).path());
-    const QString error = write(path);
-    if (!error.isEmpty()) showError(error);
-    else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+    if (!path.isEmpty()) settings.setValue("exportDir", QFileInfo(path).path());
+    return path;
 }
 
 QString MainWindow::saveSession(const QString& path) {

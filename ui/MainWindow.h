@@ -2,6 +2,7 @@
 // The main window: prompt and generation settings on top, the views in docks that can be
 // rearranged (their layout is remembered), a status bar with the model, its size, the thread
 // count and the last run's time, and menus with keyboard shortcuts for everything.
+#include "model/WeightPrecision.h"
 #include "ui/SessionController.h"
 
 #include <QMainWindow>
@@ -15,6 +16,7 @@ class QCheckBox;
 class QLabel;
 class QProgressBar;
 class QPushButton;
+class QActionGroup;
 class QMenu;
 class QDockWidget;
 class QTabWidget;
@@ -41,6 +43,9 @@ public:
     explicit MainWindow(SessionController* session, QWidget* parent = nullptr);
 
     void openModel(const QString& dir);
+    // How models are held from now on (File > Weight Precision; remembered). Reloads the open model
+    // when `reload` is set and the precision changed.
+    void setWeightPrecision(cs::WeightPrecision p, bool reload = false);
     void runPrompt();
     RunSettings currentSettings() const;
     void applySettings(const RunSettings& s);
@@ -49,7 +54,10 @@ public:
     QString saveSession(const QString& path);
     QString openSession(const QString& path);
     QString exportView(FigureSource* view, const QString& path);
-    QString exportData(const QString& path);  // the whole analysis as JSON (tokens, predictions, attention, lens)
+    // The whole analysis as JSON (tokens, predictions, attention, lens). Returns an error at once
+    // (no run yet), else starts the export on the model thread (filling in the whole lens and every
+    // head takes seconds on a long prompt) and reports through dataExported.
+    QString exportData(const QString& path);
     QString exportSteeringData(const QString& path);  // the steering comparison as JSON
 
     TokenStreamView* tokenView() const { return tokens_; }
@@ -78,6 +86,10 @@ public:
     // The demo's own store, indexed on first launch: AppLocalDataLocation/demo-features.db.
     static QString demoStorePath();
 
+Q_SIGNALS:
+    // A data export finished: `error` is empty when the file was written.
+    void dataExported(const QString& path, const QString& error);
+
 protected:
     void closeEvent(QCloseEvent*) override;
     void showEvent(QShowEvent*) override;
@@ -90,9 +102,8 @@ private:
     void chooseExport(FigureSource* view);
     void chooseDataExport();
     void chooseSteeringDataExport();
-    // Asks for a .json path (remembering the folder), writes through `write`, reports the result.
-    void chooseJsonExport(const QString& title, const QString& defaultName,
-                          const std::function<QString(const QString&)>& write);
+    // Asks for a .json path, remembering the folder; empty when cancelled.
+    QString chooseJsonPath(const QString& title, const QString& defaultName);
     void rememberRecent(const QString& dir);
     void refreshRecentMenu();
     void setThemeKind(int kind);
@@ -133,6 +144,7 @@ private:
     QLabel *modelLabel_, *threadsLabel_, *timeLabel_;
     QProgressBar* progress_;
     QMenu* recentMenu_ = nullptr;
+    QActionGroup* precisionGroup_ = nullptr;
     bool firstLayout_ = false;
 };
 
