@@ -265,8 +265,9 @@ const ArchSpec kGpt2{
 
 bool hasAttentionBias(const ModelConfig& c) { return c.attnBias; }
 
-// Hugging Face's Llama layout, shared by Qwen 2 (nn.Linear weights stored [out, in]).
-const std::vector<TensorRule> kLlamaRules{
+// The tensors Hugging Face's Llama, Qwen 2 and Gemma 2 name alike (nn.Linear weights stored
+// [out, in]); the norms between them differ.
+const std::vector<TensorRule> kLlamaFamilyRules{
     {Param::TokEmbed, "embed_tokens.weight", Layout::OutIn, false, true},
     {Param::FinalNormW, "norm.weight", Layout::Vector, false, true},
     {Param::LmHead, "lm_head.weight", Layout::OutIn, false, false},
@@ -275,7 +276,6 @@ const std::vector<TensorRule> kLlamaRules{
     {Param::KW, "layers.{L}.self_attn.k_proj.weight", Layout::OutIn, true, true},
     {Param::VW, "layers.{L}.self_attn.v_proj.weight", Layout::OutIn, true, true},
     {Param::OW, "layers.{L}.self_attn.o_proj.weight", Layout::OutIn, true, true},
-    {Param::Ln2W, "layers.{L}.post_attention_layernorm.weight", Layout::Vector, true, true},
     {Param::GateW, "layers.{L}.mlp.gate_proj.weight", Layout::OutIn, true, true},
     {Param::UpW, "layers.{L}.mlp.up_proj.weight", Layout::OutIn, true, true},
     {Param::DownW, "layers.{L}.mlp.down_proj.weight", Layout::OutIn, true, true},
@@ -285,6 +285,11 @@ std::vector<TensorRule> plus(std::vector<TensorRule> rules, const std::vector<Te
     rules.insert(rules.end(), more.begin(), more.end());
     return rules;
 }
+
+// Llama and Qwen 2: one norm before the MLP, named after the attention.
+const std::vector<TensorRule> kLlamaRules = plus(kLlamaFamilyRules, {
+    {Param::Ln2W, "layers.{L}.post_attention_layernorm.weight", Layout::Vector, true, true},
+});
 
 const ArchSpec kLlama{
     "llama",
@@ -317,22 +322,12 @@ const ArchSpec kQwen2{
 const ArchSpec kGemma2{
     "gemma2",
     "model.",
-    {
-        {Param::TokEmbed, "embed_tokens.weight", Layout::OutIn, false, true},
-        {Param::FinalNormW, "norm.weight", Layout::Vector, false, true},
-        {Param::LmHead, "lm_head.weight", Layout::OutIn, false, false},
-        {Param::Ln1W, "layers.{L}.input_layernorm.weight", Layout::Vector, true, true},
-        {Param::QW, "layers.{L}.self_attn.q_proj.weight", Layout::OutIn, true, true},
-        {Param::KW, "layers.{L}.self_attn.k_proj.weight", Layout::OutIn, true, true},
-        {Param::VW, "layers.{L}.self_attn.v_proj.weight", Layout::OutIn, true, true},
-        {Param::OW, "layers.{L}.self_attn.o_proj.weight", Layout::OutIn, true, true},
-        {Param::Ln1PostW, "layers.{L}.post_attention_layernorm.weight", Layout::Vector, true, true},
-        {Param::Ln2W, "layers.{L}.pre_feedforward_layernorm.weight", Layout::Vector, true, true},
-        {Param::GateW, "layers.{L}.mlp.gate_proj.weight", Layout::OutIn, true, true},
-        {Param::UpW, "layers.{L}.mlp.up_proj.weight", Layout::OutIn, true, true},
-        {Param::DownW, "layers.{L}.mlp.down_proj.weight", Layout::OutIn, true, true},
-        {Param::Ln2PostW, "layers.{L}.post_feedforward_layernorm.weight", Layout::Vector, true, true},
-    },
+    plus(kLlamaFamilyRules,
+         {
+             {Param::Ln1PostW, "layers.{L}.post_attention_layernorm.weight", Layout::Vector, true, true},
+             {Param::Ln2W, "layers.{L}.pre_feedforward_layernorm.weight", Layout::Vector, true, true},
+             {Param::Ln2PostW, "layers.{L}.post_feedforward_layernorm.weight", Layout::Vector, true, true},
+         }),
     readGemma2,
 };
 

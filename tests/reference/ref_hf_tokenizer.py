@@ -31,10 +31,15 @@ byte-level BPE and to byte fallback.
 """
 import argparse
 import json
+import os
 import sys
 import unicodedata
 
 import regex
+
+# The GPT-2 reference's byte-to-character table: byte-level BPE is the same in both files.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_gpt2_bpe import bytes_to_unicode  # noqa: E402
 
 GPT2_PATTERN = regex.compile(
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
@@ -43,18 +48,6 @@ WORD_AT_END = regex.compile(r"\w\Z")
 WORD_AT_START = regex.compile(r"\A\w")
 SPACES_AT_END = regex.compile(r"\s*\Z")
 SPACES_AT_START = regex.compile(r"\A\s*")
-
-
-def bytes_to_unicode():
-    printable = set(range(0x21, 0x7F)) | set(range(0xA1, 0xAD)) | set(range(0xAE, 0x100))
-    table, moved = {}, 0
-    for b in range(256):
-        if b in printable:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + moved)
-            moved += 1
-    return table
 
 
 BYTE_TO_CHAR = bytes_to_unicode()
