@@ -41,6 +41,8 @@ void addTrainLmCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--held-out", o->heldOutFraction, "Fraction of the corpus (its end) held out")->check(CLI::Range(0.0, 0.9));
     cmd->add_option("--seed", o->seed, "Seed for initialisation, batches and tokenizer training");
     cmd->add_flag("--f16", o->storeF16, "Store the weights in F16");
+    cmd->add_option("--init", o->initDir,
+                    "Start from this train-lm model directory (fine-tuning): its weights, shape and tokenizer");
     cmd->add_option("--checkpoint-every", o->checkpointEvery, "Save every N steps (0: only at the end)");
     cmd->callback([o, &run] {
         run = [o] {

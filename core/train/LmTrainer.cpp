@@ -113,8 +113,9 @@ ModelWeights weightsFrom(const std::vector<NamedParam>& p, int layers) {
 // the training benchmark times.
 class LmStepper {
 public:
-    LmStepper(const LmTrainOptions& o, const ModelConfig& cfg)
-        : o_(o), params_(initParams(o)), model_(cfg, weightsFrom(params_, o.layers)) {
+    LmStepper(const LmTrainOptions& o, const ModelConfig& cfg) : LmStepper(o, cfg, initParams(o)) {}
+    LmStepper(const LmTrainOptions& o, const ModelConfig& cfg, std::vector<NamedParam> start)
+        : o_(o), params_(std::move(start)), model_(cfg, weightsFrom(params_, o.layers)) {
         std::vector<at::Tensor> decay, noDecay;
         for (const auto& p : params_) {
             (p.decay ? decay : noDecay).push_back(p.t);
@@ -231,9 +232,39 @@ double heldOutBitsPerByte(const Transformer& model, const std::vector<int32_t>& 
     return nats / std::log(2.0) / static_cast<double>(bytes);
 }
 
+// --init: the starting model's shape replaces the options' (a fine-tuning run keeps it).
+void adoptInitShape(LmTrainOptions& o) {
+    const ModelConfig c = loadModel(o.initDir)->config();
+    if (c.modelType != "gpt2" || !c.tiedEmbeddings)
+        throw Error("train-lm: --init " + o.initDir + ": expected a GPT-2 model with tied embeddings (as train-lm writes)");
+    o.layers = c.nLayers;
+    o.dModel = c.dModel;
+    o.heads = c.nHeads;
+    o.ctx = c.nCtx;
+    o.vocab = c.vocabSize;
+}
+
+// --init: the fresh parameters' names and shapes, with the starting model's values (float32,
+// trainable copies: the file's may be 16-bit or a read-only view of the map).
+std::vector<NamedParam> paramsFromDir(const LmTrainOptions& o) {
+    std::vector<NamedParam> p = initParams(o);
+    WeightStore store = WeightStore::openModelDir(o.initDir);
+    for (auto& x : p) {
+        if (!store.has(x.name)) throw Error("train-lm: --init " + o.initDir + ": no tensor " + x.name);
+        at::Tensor t = store.load(x.name).to(at::kFloat);
+        if (t.sizes() != x.t.sizes())
+            throw Error("train-lm: --init " + o.initDir + ": " + x.name + " has shape " +
+                        shapeToString(t.sizes().vec()) + ", expected " + shapeToString(x.t.sizes().vec()));
+        x.t = t.clone().requires_grad_();
+    }
+    return p;
+}
+
 }  // namespace
 
-LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const LmTrainProgress&)>& onProgress) {
+LmTrainReport trainLm(const LmTrainOptions& given, const std::function<void(const LmTrainProgress&)>& onProgress) {
+    LmTrainOptions o = given;
+    if (!o.initDir.empty()) adoptInitShape(o);
     if (o.dModel % o.heads != 0) throw Error("train-lm: --d-model must be a multiple of --heads");
     fs::create_directories(o.outDir);
     CorpusSplit corpus = readCorpus(o.corpus, o.heldOutFraction);
@@ -249,12 +280,17 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
         std::ofstream f(spInput, std::ios::binary);
         for (const auto& p : corpus.train) f << p << "\n";
     }
-    trainSentencePiece("--input=" + spInput + " --model_prefix=" + o.outDir + "/tokenizer --vocab_size=" +
-                       std::to_string(o.vocab) +
-                       " --model_type=bpe --character_coverage=1.0 --byte_fallback=true"
-                       " --normalization_rule_name=identity --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1"
-                       " --max_sentence_length=65536 --num_threads=2 --minloglevel=2");
-    fs::remove(o.outDir + "/tokenizer.vocab");
+    if (!o.initDir.empty()) {
+        // Fine-tuning keeps the starting model's tokenizer: the token ids must mean the same.
+        fs::copy_file(o.initDir + "/tokenizer.model", o.outDir + "/tokenizer.model", fs::copy_options::overwrite_existing);
+    } else {
+        trainSentencePiece("--input=" + spInput + " --model_prefix=" + o.outDir + "/tokenizer --vocab_size=" +
+                           std::to_string(o.vocab) +
+                           " --model_type=bpe --character_coverage=1.0 --byte_fallback=true"
+                           " --normalization_rule_name=identity --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1"
+                           " --max_sentence_length=65536 --num_threads=2 --minloglevel=2");
+        fs::remove(o.outDir + "/tokenizer.vocab");
+    }
     std::unique_ptr<Tokenizer> tok = loadTokenizer(o.outDir + "/tokenizer.model");
     const std::vector<int32_t> train = tokenStream(*tok, corpus.train);
     const std::vector<int32_t> held = tokenStream(*tok, corpus.heldOut);
@@ -263,7 +299,9 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
     // 2. Model and optimiser.
     at::manual_seed(o.seed);
     const ModelConfig cfg = configFor(o, tok->bosId(), tok->eosId());
-    LmStepper stepper(o, cfg);
+    auto stepperPtr = o.initDir.empty() ? std::make_unique<LmStepper>(o, cfg)
+                                        : std::make_unique<LmStepper>(o, cfg, paramsFromDir(o));
+    LmStepper& stepper = *stepperPtr;
     const std::vector<NamedParam>& params = stepper.params();
     const long nParams = stepper.parameters();
 
@@ -278,7 +316,7 @@ LmTrainReport trainLm(const LmTrainOptions& o, const std::function<void(const Lm
         return nlohmann::json{{"corpus", o.corpus}, {"layers", o.layers}, {"d_model", o.dModel}, {"heads", o.heads},
                               {"ctx", o.ctx}, {"vocab", o.vocab}, {"batch", o.batch}, {"steps_planned", o.steps},
                               {"steps_done", rep.steps}, {"lr", o.lr}, {"weight_decay", o.weightDecay},
-                              {"dropout", o.dropout}, {"seed", o.seed},
+                              {"dropout", o.dropout}, {"seed", o.seed}, {"init", o.initDir},
                               {"train_loss", rep.trainLoss}, {"seconds", rep.seconds},
                               {"held_out_bits_per_byte", rep.heldOutBitsPerByte}, {"parameters", nParams}};
     };

@@ -30,6 +30,10 @@ struct LmTrainOptions {
     double heldOutFraction = 0.1;
     uint64_t seed = 0;
     bool storeF16 = false;     // model.safetensors in F16 (smaller bundles)
+    // A GPT-2 directory train-lm wrote to start from (fine-tuning): its weights, shape (layers,
+    // d_model, heads, ctx, vocab override the options above) and tokenizer.model, copied as is
+    // instead of training a new tokenizer. Empty: fresh weights and a new tokenizer.
+    std::string initDir;
     int checkpointEvery = 500; // steps; the directory is always a loadable model after each
     const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop after the current step
 };
