@@ -32,7 +32,7 @@ std::string gDtype = "auto";
 
 void addDtypeOption(CLI::App& app) {
     for (const char* name : {"attribute", "eval-sae", "export", "features", "forward", "generate", "hooks", "index",
-                             "intervene", "search", "steer"}) {
+                             "intervene", "patch", "search", "steer"}) {
         CLI::App* cmd = app.get_subcommand(name);
         cmd->add_option("--dtype", gDtype,
                         "How weight matrices are held: auto (as stored; f16 as bf16), f32, or bf16 (half the memory "
