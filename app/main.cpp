@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     cs::cli::addAttributeCommand(app, run);
     cs::cli::addInterveneCommand(app, run);
     cs::cli::addPatchCommand(app, run);
+    cs::cli::addDiffCommand(app, run);
     cs::cli::addDtypeOption(app);
     try {
         app.parse(argc, argv);

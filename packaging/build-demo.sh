@@ -105,6 +105,21 @@ main() {
     train_into "tc-L$L" "$OUT/saes" --hook "blocks.$L.ln2.hook_normalized" --hook-out "blocks.$L.hook_mlp_out" --d-sae 1024 \
         --arch jumprelu --l1 0.3 --tokens 2000000 --pool 1000000 --batch 1024 --lr 1e-3 --seed "$((10 + L))" --f16
   done
+  # The fine-tuned variant model-dog (`diff --model demo --model-b demo-dog`): the demo model trained
+  # further (train-lm --init: same weights to start, same shape and tokenizer.model) on the stories
+  # of the sample that mention a dog (61 stories, 150 KB; a story starts at a line "Once upon a
+  # time"), 300 steps of 16 x 128 tokens, one thread, stored in F16 (2.1 MB). SKIP_DOG=1 keeps it.
+  if [ -z "${SKIP_DOG:-}" ]; then
+    mkdir -p "$WORK"
+    awk '/^Once upon a time/ { if (s ~ /(^|[^A-Za-z])[Dd]ogs?([^A-Za-z]|$)/) printf "%s", s; s = "" }
+         NF { s = s $0 "\n" }
+         END { if (s ~ /(^|[^A-Za-z])[Dd]ogs?([^A-Za-z]|$)/) printf "%s", s }' "$CORPUS" > "$WORK/dog-stories.txt"
+    rm -rf "$OUT/.model-dog.new"
+    $CS --threads 1 train-lm --init "$OUT/model" --corpus "$WORK/dog-stories.txt" --out "$OUT/.model-dog.new" \
+        --steps 300 --batch 16 --lr 1e-3 --weight-decay 0 --dropout 0.3 --seed 1 --f16 --checkpoint-every 0 | tee -a "$LOG"
+    rm -rf "$OUT/model-dog"
+    mv "$OUT/.model-dog.new" "$OUT/model-dog"
+  fi
   du -sh "$OUT"
 }
 

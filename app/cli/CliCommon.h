@@ -80,6 +80,7 @@ void addSteerCommand(CLI::App& app, CommandRunner& run);
 void addAttributeCommand(CLI::App& app, CommandRunner& run);
 void addInterveneCommand(CLI::App& app, CommandRunner& run);
 void addPatchCommand(CLI::App& app, CommandRunner& run);
+void addDiffCommand(CLI::App& app, CommandRunner& run);
 // Set by SIGINT once a long command has asked for it (the command then saves and stops).
 std::atomic<bool>& interruptFlag();
 // Before a headless QApplication: Qt's offscreen platform (unless QT_QPA_PLATFORM is set) and a

@@ -26,12 +26,16 @@ std::string demoBundleDir() {
 }
 
 std::string resolveModelDir(const std::string& dirOrDemo) {
-    if (dirOrDemo != "demo") return dirOrDemo;
+    if (dirOrDemo != "demo" && dirOrDemo != "demo-dog") return dirOrDemo;
     const std::string root = demoBundleDir();
     if (root.empty())
         throw Error("demo: the embedded demo bundle is not installed (expected resources/demo/model or "
                     "$CIRCUITSCOPE_DEMO/model)");
-    return root + "/model";
+    if (dirOrDemo == "demo") return root + "/model";
+    std::error_code ec;
+    if (!fs::exists(root + "/model-dog/config.json", ec))
+        throw Error("demo-dog: " + root + "/model-dog is missing (packaging/build-demo.sh makes it)");
+    return root + "/model-dog";
 }
 
 std::vector<std::string> demoSaeDirs() {

@@ -9,8 +9,9 @@ namespace cs {
 
 // The demo's root directory (holding model/ and saes/), or "" when it is not installed.
 std::string demoBundleDir();
-// "demo" -> the demo model's directory; anything else is returned unchanged. Throws cs::Error
-// when "demo" is asked for and no bundle is installed.
+// "demo" -> the demo model's directory, "demo-dog" -> its fine-tuned variant (model-dog/, the
+// demo model trained further on stories that mention a dog, for `diff`); anything else is
+// returned unchanged. Throws cs::Error when a demo model is asked for and is not installed.
 std::string resolveModelDir(const std::string& dirOrDemo);
 // Every SAE / transcoder folder of the demo, sorted by name.
 std::vector<std::string> demoSaeDirs();
