@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
         if (a == "--help" || a == "-h" || a == "--version") headless = true;
         // Skip the GUI options' values.
         for (const char* opt : {"--model", "--threads", "--screenshot", "--screenshot-view", "--screenshot-delay", "--session",
-                                "--theme", "--size", "--open-feature", "--position", "--steer-preset", "--open-graph", "--patch", "--dtype"})
+                                "--theme", "--size", "--open-feature", "--position", "--steer-preset", "--open-graph", "--patch", "--compare", "--dtype"})
             if (a == opt) ++i;
     }
     if (!headless) return cs::ui::runGui(argc, argv);

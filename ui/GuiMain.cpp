@@ -9,10 +9,13 @@
 #include "ui/views/FeaturesView.h"
 #include "ui/views/LogitLensView.h"
 #include "ui/views/GraphView.h"
+#include "ui/views/DiffView.h"
+#include "ui/views/PatchingView.h"
 #include "ui/views/SteeringView.h"
 #include "ui/views/TokenStreamView.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QDockWidget>
 #include <QCommandLineParser>
 #include <QSettings>
@@ -50,18 +53,20 @@ int runGui(int argc, char** argv) {
     // view) once the first run has finished, save it, and quit.
     QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
     QCommandLineOption shotViewOpt("screenshot-view",
-                                   "With --screenshot: grab only tokens, attention, logit-lens, features, dashboard, steering or graph", "VIEW");
+                                   "With --screenshot: grab only tokens, attention, logit-lens, features, dashboard, steering, graph, patching or diff", "VIEW");
     QCommandLineOption shotDelayOpt("screenshot-delay", "With --screenshot: wait MS after the first run (default 500)", "MS");
     QCommandLineOption featureOpt("open-feature", "After the first run, open the dashboard of SAE:INDEX (and select that feature)",
                                   "SAE:INDEX");
     QCommandLineOption presetOpt("steer-preset", "After the first run, load this steering preset into the Steering dock", "FILE");
     QCommandLineOption graphOpt("open-graph", "After the first run, open this attribution graph file in the graph dock", "FILE");
+    QCommandLineOption compareOpt("compare", "After the first run, compare the model with this checkpoint (or demo-dog) in the Model diff dock", "DIR");
+    QCommandLineOption patchOpt("patch", "After the first run, run the Patching dock on CLEAN|CORRUPTED|ANSWER|WRONG", "PROMPTS");
     QCommandLineOption positionOpt("position", "After the first run, select token POSITION", "POSITION");
     QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
     QCommandLineOption dtypeOpt("dtype", "Hold weight matrices as auto (stored), f32 or bf16 (this run only)", "DTYPE");
     // For the start-up benchmark: quit as soon as the first run is on screen.
     QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
-    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &graphOpt, &sizeOpt, &dtypeOpt, &quitOpt}) parser.addOption(*o);
+    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &graphOpt, &patchOpt, &compareOpt, &sizeOpt, &dtypeOpt, &quitOpt}) parser.addOption(*o);
     parser.process(app);
 
     cs::setComputeThreads(parser.value(threadsOpt).toInt());
@@ -143,6 +148,22 @@ int runGui(int argc, char** argv) {
             window.graphDock()->raise();
         });
     }
+    if (parser.isSet(patchOpt)) {
+        const QStringList parts = parser.value(patchOpt).split('|');
+        afterFirstRun([&window, parts] {
+            if (parts.size() == 4) window.patchingView()->setPrompts(parts[0], parts[1], parts[2], parts[3]);
+            window.patchingDock()->show();
+            window.patchingDock()->raise();
+            window.patchingView()->runPatching();
+        });
+    }
+    if (parser.isSet(compareOpt)) {
+        const QString dir = parser.value(compareOpt);
+        afterFirstRun([&window, dir] {
+            window.diffView()->shadeCheck()->setChecked(true);
+            window.compareWith(dir);
+        });
+    }
     if (parser.isSet(quitOpt)) {
         QObject::connect(&session, &SessionController::runFinished, &window, [&window] {
             window.repaint();
@@ -161,6 +182,8 @@ int runGui(int argc, char** argv) {
             else if (view == "dashboard") w = window.dashboardsDock();
             else if (view == "steering") w = window.steeringDock();
             else if (view == "graph") w = window.graphDock();
+            else if (view == "patching") w = window.patchingDock();
+            else if (view == "diff") w = window.diffDock();
             w->grab().save(file);
             QApplication::quit();
         };

@@ -16,6 +16,8 @@
 #include "ui/views/SteeringView.h"
 #include "ui/views/GraphCanvas.h"
 #include "ui/views/GraphView.h"
+#include "ui/views/PatchingView.h"
+#include "ui/views/DiffView.h"
 #include "ui/views/SubgraphCanvas.h"
 #include "ui/views/TokenStreamView.h"
 #include "ui/views/HeatmapPlot.h"
@@ -162,6 +164,10 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     steeringDock_ = dock(tr("Steering"), "steeringDock", steering_);
     graph_ = new GraphView(session_);
     graphDock_ = dock(tr("Attribution graph"), "graphDock", graph_);
+    patching_ = new PatchingView(session_);
+    patchingDock_ = dock(tr("Patching"), "patchingDock", patching_);
+    diff_ = new DiffView(session_);
+    diffDock_ = dock(tr("Model diff"), "diffDock", diff_);
     setDockNestingEnabled(true);
     // All in one dock area (there is no central widget): the token strip above, the two heatmaps
     // side by side below it; the features at the selected token beside them, the dashboards
@@ -176,6 +182,8 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     tabifyDockWidget(dashboardsDock_, browserDock_);
     tabifyDockWidget(browserDock_, steeringDock_);
     tabifyDockWidget(steeringDock_, graphDock_);
+    tabifyDockWidget(graphDock_, patchingDock_);
+    tabifyDockWidget(patchingDock_, diffDock_);
     dashboardsDock_->raise();
 
     connect(features_, &FeaturesView::shadingChanged, this,
@@ -183,6 +191,13 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
                 if (v.empty()) tokens_->clearShading();
                 else tokens_->setShading(v, max, caption);
             });
+    connect(diff_, &DiffView::shadingRequested, this,
+            [this](const std::vector<float>& v, float max, const QString& caption) {
+                if (v.empty()) tokens_->clearShading();
+                else tokens_->setShading(v, max, caption);
+            });
+    connect(diff_, &DiffView::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
+    connect(diff_, &DiffView::compareRequested, this, &MainWindow::chooseCompareModel);
     connect(features_, &FeaturesView::dashboardRequested, this, [this](const QString& sae, int i) { openDashboard(sae, i); });
     connect(browser_, &FeatureBrowser::openFeature, this, [this](const QString& sae, long i) { openDashboard(sae, i); });
     connect(features_, &FeaturesView::steerRequested, this, [this](const QString& sae, int i) { steerFeature(sae, i); });
@@ -277,6 +292,10 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
         prompt_->setText(text);
         runPrompt();
     });
+    connect(patching_, &PatchingView::promptRequested, this, [this](const QString& text) {
+        prompt_->setText(text);
+        runPrompt();
+    });
     connect(session_, &SessionController::progress, this, [this](int done, int total) {
         progress_->setRange(0, total);
         progress_->setValue(done);
@@ -346,6 +365,11 @@ void MainWindow::buildMenus() {
     }
     setWeightPrecision(remembered);
     file->addSeparator();
+    // Model diff: a second checkpoint of the same architecture as model B (the Diff dock).
+    file->addAction(tr("Compare With &Model..."), QKeySequence(tr("Ctrl+Shift+M")), this, &MainWindow::chooseCompareModel);
+    file->addAction(tr("Compare With the Demo's Dog Fine-Tune"), this, [this] { compareWith(QStringLiteral("demo-dog")); });
+    file->addAction(tr("Stop Comparing"), session_, &SessionController::clearCompareModel);
+    file->addSeparator();
     file->addAction(tr("&Attach SAE..."), QKeySequence(tr("Ctrl+Shift+A")), this, &MainWindow::chooseSaeToAttach);
     file->addAction(tr("Detach All SAEs"), session_, &SessionController::detachSaes);
     file->addAction(tr("Open &Feature Store..."), QKeySequence(tr("Ctrl+Shift+F")), this, &MainWindow::chooseFeatureStore);
@@ -368,8 +392,17 @@ void MainWindow::buildMenus() {
     exportMenu->addAction(tr("Steering Comparison..."), this, [this] { chooseExport(steering_->comparisonView()); });
     exportMenu->addAction(tr("Attribution Graph..."), this, [this] { chooseExport(graph_->canvas()); });
     exportMenu->addAction(tr("Attribution Subgraph..."), this, [this] { chooseExport(graph_->subgraphCanvas()); });
+    exportMenu->addAction(tr("Patching..."), this, [this] { chooseExport(patching_); });
     file->addAction(tr("Export &Data (JSON)..."), QKeySequence(tr("Ctrl+Shift+E")), this, &MainWindow::chooseDataExport);
     file->addAction(tr("Export Steering Comparison (JSON)..."), this, &MainWindow::chooseSteeringDataExport);
+    file->addAction(tr("Export Patching (JSON)..."), patching_, &PatchingView::chooseJsonExport);
+    file->addAction(tr("Export Model Diff (JSON)..."), this, [this] {
+        const QString path = chooseJsonPath(tr("Export the model diff"), "diff.json");
+        if (path.isEmpty()) return;
+        const QString error = diff_->exportJson(path);
+        if (!error.isEmpty()) showError(error);
+        else statusBar()->showMessage(tr("exported %1").arg(path), 5000);
+    });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -403,7 +436,8 @@ void MainWindow::buildMenus() {
     for (QDockWidget* d : {tokensDock_, attentionDock_, lensDock_}) view->addAction(d->toggleViewAction());
     view->addSeparator();
     const std::pair<QDockWidget*, const char*> featureDocks[] = {
-        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}, {steeringDock_, "Ctrl+Alt+S"}, {graphDock_, "Ctrl+Alt+G"}};
+        {featuresDock_, "Ctrl+Alt+F"}, {dashboardsDock_, "Ctrl+Alt+D"}, {browserDock_, "Ctrl+Alt+B"}, {steeringDock_, "Ctrl+Alt+S"}, {graphDock_, "Ctrl+Alt+G"},
+        {patchingDock_, "Ctrl+Alt+P"}, {diffDock_, "Ctrl+Alt+M"}};
     for (const auto& [d, key] : featureDocks) {
         QAction* a = d->toggleViewAction();
         a->setShortcut(QKeySequence(tr(key)));
@@ -529,6 +563,7 @@ void MainWindow::setThemeKind(int kind) {
     lens_->plot()->applyColors(viewColors());
     attention_->refreshColors();
     lens_->refreshColors();
+    patching_->refreshColors();
     for (int i = 0; i < dashboards_->count(); ++i)
         if (auto* d = qobject_cast<DashboardView*>(dashboards_->widget(i))) d->refreshColors();
     update();
@@ -544,6 +579,7 @@ FigureSource* MainWindow::activeFigure() const {
         if (w == steeringDock_) return steering_->comparisonView();
         if (w == graph_->subgraphCanvas()) return graph_->subgraphCanvas();
         if (w == graphDock_) return graph_->canvas();
+        if (w == patchingDock_) return patching_;
     }
     return attention_;
 }
@@ -626,6 +662,22 @@ void MainWindow::chooseDataExport() {
     if (!error.isEmpty()) showError(error);
 }
 
+void MainWindow::chooseCompareModel() {
+    QSettings settings;
+    const QString start = settings.value("compareModelDir", settings.value("lastModel").toString()).toString();
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Compare with model (a checkpoint of the same architecture)"), start);
+    if (dir.isEmpty()) return;
+    settings.setValue("compareModelDir", dir);
+    compareWith(dir);
+}
+
+void MainWindow::compareWith(const QString& dir) {
+    statusBar()->showMessage(tr("loading %1 to compare with...").arg(QFileInfo(dir).fileName()), 5000);
+    session_->loadCompareModel(dir);
+    diffDock_->show();
+    diffDock_->raise();
+}
+
 QString MainWindow::chooseJsonPath(const QString& title, const QString& defaultName) {
     QSettings settings;
     const QString path = QFileDialog::getSaveFileName(this, title,
@@ -694,6 +746,8 @@ void MainWindow::showEvent(QShowEvent* e) {
             tabifyDockWidget(dashboardsDock_, browserDock_);
             tabifyDockWidget(browserDock_, steeringDock_);
             tabifyDockWidget(steeringDock_, graphDock_);
+            tabifyDockWidget(graphDock_, patchingDock_);
+            tabifyDockWidget(patchingDock_, diffDock_);
             featuresDock_->raise();
         } else {
             const int column = std::max(460, width() * 9 / 25);

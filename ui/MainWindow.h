@@ -32,6 +32,8 @@ class DashboardView;
 class FeatureBrowser;
 class SteeringView;
 class GraphView;
+class DiffView;
+class PatchingView;
 class IndexJob;
 class FigureSource;
 struct SessionState;
@@ -73,8 +75,14 @@ public:
     QDockWidget* steeringDock() const { return steeringDock_; }
     GraphView* graphView() const { return graph_; }
     QDockWidget* graphDock() const { return graphDock_; }
+    PatchingView* patchingView() const { return patching_; }
+    QDockWidget* patchingDock() const { return patchingDock_; }
+    DiffView* diffView() const { return diff_; }
+    QDockWidget* diffDock() const { return diffDock_; }
     // Adds a row for the feature to the Steering dock and brings the dock forward.
     void steerFeature(const QString& saeId, long index);
+    // Loads `dir` (or "demo-dog") as model B of the Diff dock and brings the dock forward.
+    void compareWith(const QString& dir);
 
     // Opens (or brings forward) the dashboard of one feature, as a tab of the Dashboards dock.
     DashboardView* openDashboard(const QString& saeId, long index);
@@ -104,6 +112,7 @@ private:
     void chooseSteeringDataExport();
     // Asks for a .json path, remembering the folder; empty when cancelled.
     QString chooseJsonPath(const QString& title, const QString& defaultName);
+    void chooseCompareModel();
     void rememberRecent(const QString& dir);
     void refreshRecentMenu();
     void setThemeKind(int kind);
@@ -137,6 +146,10 @@ private:
     QDockWidget* steeringDock_;
     GraphView* graph_;
     QDockWidget* graphDock_;
+    PatchingView* patching_;
+    QDockWidget* patchingDock_;
+    DiffView* diff_;
+    QDockWidget* diffDock_;
     IndexJob* indexJob_;
     QWidget* indexStatus_;
     QLabel* indexLabel_;

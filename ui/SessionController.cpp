@@ -1,5 +1,6 @@
 #include "ui/SessionController.h"
 
+#include "diff/ModelDiff.h"
 #include "model/Generation.h"
 #include "model/ModelLoader.h"
 #include "model/Transformer.h"
@@ -386,9 +387,55 @@ void SessionController::loadModel(const QString& dir) {
             lastAnalysisSeconds_ = -1;
             midRun_ = false;
             selection_ = Selection();
+            if (compareModel_) {
+                try {  // a reload in another precision keeps the comparison; another shape drops it
+                    cs::checkSameArchitecture(*model_, *compareModel_);
+                } catch (const std::exception&) {
+                    compareModel_.reset();
+                    compareModelDir_.clear();
+                    Q_EMIT compareModelChanged();
+                }
+            }
             Q_EMIT modelLoaded(modelSummary());
         });
     });
+}
+
+void SessionController::loadCompareModel(const QString& dir) {
+    auto base = model_;
+    if (!base) {
+        Q_EMIT failed(tr("Open a model first, then the model to compare it with."));
+        return;
+    }
+    cs::ModelLoadOptions loadOptions;
+    loadOptions.precision = precision_;
+    worker_.start([this, dir, base, loadOptions] {
+        std::shared_ptr<const Transformer> model;
+        QString error;
+        try {
+            model = cs::loadModel(cs::resolveModelDir(dir.toStdString()), loadOptions);
+            cs::checkSameArchitecture(*base, *model);
+        } catch (const std::exception& e) {
+            error = tr("%1: %2").arg(dir, firstLine(e));
+        }
+        QMetaObject::invokeMethod(this, [this, model, dir, error, base] {
+            if (!error.isEmpty()) {
+                Q_EMIT failed(error);
+                return;
+            }
+            if (base != model_) return;  // another model was opened meanwhile
+            compareModel_ = model;
+            compareModelDir_ = dir;
+            Q_EMIT compareModelChanged();
+        });
+    });
+}
+
+void SessionController::clearCompareModel() {
+    if (!compareModel_) return;
+    compareModel_.reset();
+    compareModelDir_.clear();
+    Q_EMIT compareModelChanged();
 }
 
 void SessionController::run(const RunSettings& settings) {

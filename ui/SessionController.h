@@ -71,6 +71,13 @@ public:
     // How the next loadModel holds weight matrices (auto: as stored; bf16 halves an fp32 file).
     void setWeightPrecision(cs::WeightPrecision p) { precision_ = p; }
     cs::WeightPrecision weightPrecision() const { return precision_; }
+    // A second checkpoint of the same architecture to compare the loaded one with (the Diff dock):
+    // loaded on the worker with the session's weight precision, checked against the loaded
+    // model's shape; emits compareModelChanged, or failed (keeping the previous one).
+    void loadCompareModel(const QString& dir);
+    void clearCompareModel();
+    std::shared_ptr<const Transformer> compareModel() const { return compareModel_; }
+    QString compareModelDir() const { return compareModelDir_; }
     void attachSaes(const QStringList& paths, bool replace = false);
     void detachSaes();
     const std::vector<AnalysisSae>& saes() const { return saes_; }
@@ -173,6 +180,7 @@ Q_SIGNALS:
     void storeChanged();
     void labelChanged(const QString& saeId, long index);
     void steerFinished(const cs::ui::SteerOutcome& outcome);
+    void compareModelChanged();
 
 private:
     void setBusy(bool busy);
@@ -188,6 +196,8 @@ private:
     QStringList saePaths_;  // saes_[i] came from saePaths_[i]
     bool attachDemoSaes_ = true;
     cs::WeightPrecision precision_ = cs::WeightPrecision::Stored;
+    std::shared_ptr<const Transformer> compareModel_;
+    QString compareModelDir_;
     std::shared_ptr<FeatureStore> store_;
     QString storePath_;
     RunResult result_;
