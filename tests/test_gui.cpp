@@ -128,8 +128,8 @@ private Q_SLOTS:
     void clickingATokenSelectsItInEveryView() {
         Fixture f(dir_);
         TokenStreamView* tokens = f.window.tokenView();
-        const int last = f.session.analysis()->length() - 1;
-        QCOMPARE(f.window.attentionView()->selectedRow(), last);  // a new run selects its last token
+        // A new prompt selects its last prompt token (where the continuation's first prediction is made).
+        QCOMPARE(f.window.attentionView()->selectedRow(), f.session.analysis()->promptLength - 1);
         QTest::mouseClick(tokens, Qt::LeftButton, Qt::NoModifier, tokens->chipRect(3).center());
         QCOMPARE(f.session.selection().position, 3);
         QCOMPARE(f.window.attentionView()->selectedRow(), 3);
@@ -302,6 +302,9 @@ private Q_SLOTS:
         QVERIFY(failed.last().at(0).toString().contains("/nonexistent/model-dir"));
         QTRY_VERIFY(window.findChild<QMessageBox*>() != nullptr);
         QVERIFY(!session.hasModel());
+        // Neither remembered for the next launch nor left in File > Open Recent.
+        QVERIFY(!QSettings().value("recentModels").toStringList().contains("/nonexistent/model-dir"));
+        QVERIFY(QSettings().value("lastModel").toString() != "/nonexistent/model-dir");
         // Still usable: a good model loads and runs afterwards.
         QSignalSpy finished(&session, &SessionController::runFinished);
         window.openModel(QString::fromStdString(dir_));
@@ -354,6 +357,24 @@ private Q_SLOTS:
             QCOMPARE(session.weightPrecision(), cs::WeightPrecision::BF16);
         }
         QSettings().setValue("weightPrecision", "auto");
+    }
+
+    void aNewPromptSelectsItsLastPromptToken() {
+        Fixture f(dir_);
+        // The same prompt again keeps the position the user picked.
+        f.session.selectPosition(1);
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        f.window.runPrompt();
+        QVERIFY(finished.wait(20000));
+        QCOMPARE(f.session.selection().position, 1);
+        // Another prompt lands on its own last prompt token, not the old index.
+        RunSettings s = f.window.currentSettings();
+        s.prompt = "A new and longer prompt";
+        f.window.applySettings(s);
+        f.window.runPrompt();
+        QVERIFY(finished.wait(20000));
+        QCOMPARE(f.session.selection().position, f.session.result().analysis->promptLength - 1);
+        QVERIFY(f.session.result().analysis->promptLength > 2);
     }
 
     void newerRequestSupersedesAnOlderOne() {

@@ -269,6 +269,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
         runPrompt();
         onModelLoaded();
     });
+    connect(session_, &SessionController::modelLoadFailed, this, &MainWindow::forgetRecent);
     connect(session_, &SessionController::saesChanged, this, [this] {
         if (!session_->isDemoModel() && session_->hasModel())
             QSettings().setValue("saes/" + modelKey(session_->modelDir()), session_->saePaths());
@@ -490,8 +491,8 @@ void MainWindow::setWeightPrecision(cs::WeightPrecision p, bool reload) {
 }
 
 void MainWindow::openModel(const QString& dir) {
-    QSettings().setValue("lastModel", dir);
-    rememberRecent(dir);
+    // Remembered (last model, Open Recent) once it has loaded: a folder that fails to load must
+    // not come back at the next launch or sit in the menu.
     modelLabel_->setText(tr("loading %1...").arg(QFileInfo(dir).fileName()));
     session_->loadModel(dir);
 }
@@ -534,6 +535,14 @@ void MainWindow::chooseModel() {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a Hugging Face model directory"),
                                                           QSettings().value("lastModel").toString());
     if (!dir.isEmpty()) openModel(dir);
+}
+
+void MainWindow::forgetRecent(const QString& dir) {
+    QSettings settings;
+    QStringList recent = settings.value("recentModels").toStringList();
+    if (recent.removeAll(dir) == 0) return;
+    settings.setValue("recentModels", recent);
+    refreshRecentMenu();
 }
 
 void MainWindow::rememberRecent(const QString& dir) {
@@ -865,8 +874,10 @@ bool MainWindow::startIndexing(const IndexRequest& r) {
 }
 
 void MainWindow::onModelLoaded() {
-    // The store last opened with this model comes back with it (for the demo, else its own).
     QSettings settings;
+    settings.setValue("lastModel", session_->modelDir());
+    rememberRecent(session_->modelDir());
+    // The store last opened with this model comes back with it (for the demo, else its own).
     const QString store = settings.value("store/" + modelKey(session_->modelDir())).toString();
     if (!store.isEmpty() && QFileInfo::exists(store)) {
         const QString error = session_->openStore(store);

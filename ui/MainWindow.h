@@ -114,6 +114,7 @@ private:
     QString chooseJsonPath(const QString& title, const QString& defaultName);
     void chooseCompareModel();
     void rememberRecent(const QString& dir);
+    void forgetRecent(const QString& dir);
     void refreshRecentMenu();
     void setThemeKind(int kind);
     void showError(const QString& message);

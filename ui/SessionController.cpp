@@ -157,6 +157,10 @@ void SessionController::showStage(std::shared_ptr<const PromptAnalysis> stage, i
     if (hasPending_) {  // set just before this run started: stale runs never get here
         next = pendingSelection_;
         hasPending_ = false;
+    } else if (first && run == newPromptRun_) {
+        // A new prompt: the old index points at an unrelated token; the last prompt token is
+        // where the prediction being looked at is made.
+        next.position = std::max(0, shown_->promptLength - 1);
     } else if (next.position >= shown_->length()) {
         next.position = -1;
     }
@@ -371,6 +375,7 @@ void SessionController::loadModel(const QString& dir) {
             if (*counter != ticket) return;
             setBusy(false);
             if (!error.isEmpty()) {
+                Q_EMIT modelLoadFailed(dir);
                 Q_EMIT failed(error);
                 return;
             }
@@ -453,6 +458,7 @@ void SessionController::run(const RunSettings& settings) {
     std::optional<SteeringPlan> steerPlan;
     if (runSteering_ && runSteering_->active()) steerPlan = runSteering_;
     const bool staged = lastAnalysisSeconds_ < 0 || lastAnalysisSeconds_ > stagesAbove_;
+    if (!result_.analysis || settings.prompt != result_.settings.prompt) newPromptRun_ = ticket;
     setBusy(true);
     worker_.start([this, model, tok, settings, ticket, counter, staged, options, steerPlan]() mutable {
         RunResult r;

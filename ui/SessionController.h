@@ -166,6 +166,8 @@ public:
 
 Q_SIGNALS:
     void modelLoaded(const QString& summary);
+    // Emitted with failed() when loadModel(dir) fails (the previous model stays loaded).
+    void modelLoadFailed(const QString& dir);
     // A new result; the selection has already been updated for it (no selectionChanged follows).
     void runFinished(const cs::ui::RunResult& result);
     // shownAnalysis() changed: a stage of a run arrived, a run finished (emitted just before
@@ -211,6 +213,7 @@ private:
     int positionBeforeRun_ = -1;  // restored with the last complete analysis
     Selection pendingSelection_;
     bool hasPending_ = false;
+    int newPromptRun_ = -1;  // the run whose prompt differs from the one shown: lands on its last prompt token
     bool busy_ = false;
     std::shared_ptr<std::atomic<int>> ticket_;  // request counter: stale jobs see a newer value
     std::shared_ptr<std::atomic<int>> steerTicket_;  // the same for steer(), which runs do not cancel
