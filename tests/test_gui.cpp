@@ -188,6 +188,10 @@ private Q_SLOTS:
         }
         // The token figure spells the tokens as text, so it stays searchable and sharp.
         QVERIFY(readAll(out_ + "/tokens.svg").contains(">O</text>"));
+        // A figure stands alone: the attention figure names its layer and head, as the dock's header does.
+        const int layer = f.session.selection().layer, head = f.session.selection().head;
+        QVERIFY(readAll(out_ + "/attention.svg").contains(QString("Attention, layer %1, head %2").arg(layer).arg(head).toUtf8()));
+        QVERIFY(readAll(out_ + "/lens.svg").contains("Logit lens"));
         // The run's data: every head's pattern and every lens row, as the analysis holds them.
         // Written on the model thread, reported by dataExported.
         QSignalSpy exported(&f.window, &cs::ui::MainWindow::dataExported);

@@ -230,7 +230,8 @@ void AttentionView::paintFigure(QCPPainter& painter, const QSize& size) {
         pattern_ = shown_->attention->head(shownLayer_, shownHead_);
         draw();
     }
-    plot_->renderFigure(painter, size);
+    plot_->renderFigure(painter, size,
+                        tr("Attention, layer %1, head %2 (%3)").arg(shownLayer_).arg(shownHead_).arg(session_->modelName()));
 }
 
 AttentionThumbnails::AttentionThumbnails(SessionController* session, QWidget* parent)

@@ -198,13 +198,26 @@ void HeatmapPlot::applyColors(const ViewColors& c) {
     replot(QCustomPlot::rpQueuedReplot);
 }
 
-void HeatmapPlot::renderFigure(QCPPainter& painter, const QSize& size) {
+void HeatmapPlot::renderFigure(QCPPainter& painter, const QSize& size, const QString& title) {
     // Laid out at the figure's size (label density included), then back to the screen's.
     const QSize screen = this->size();
     applyColors(figureColors());
+    QCPTextElement* heading = nullptr;
+    if (!title.isEmpty()) {
+        plotLayout()->insertRow(0);
+        QFont font = this->font();
+        font.setBold(true);
+        heading = new QCPTextElement(this, title, font);
+        heading->setTextColor(figureColors().text);
+        plotLayout()->addElement(0, 0, heading);
+    }
     resize(size);
     updateTickers();
     toPainter(&painter, size.width(), size.height());
+    if (heading) {
+        plotLayout()->remove(heading);
+        plotLayout()->simplify();
+    }
     resize(screen);
     updateTickers();
     applyColors(viewColors());

@@ -42,8 +42,9 @@ public:
     double cellValue(int col, int row) const;
 
     void applyColors(const ViewColors& c);
-    // Paints the plot at `size` with the figure colours, then restores the screen colours.
-    void renderFigure(QCPPainter& painter, const QSize& size);
+    // Paints the plot at `size` with the figure colours, then restores the screen colours. A
+    // figure stands alone, away from the dock's header: `title` (when given) goes above the plot.
+    void renderFigure(QCPPainter& painter, const QSize& size, const QString& title = {});
 
 Q_SIGNALS:
     void cellHovered(int col, int row, const QPoint& globalPos);

@@ -373,7 +373,7 @@ void LogitLensView::paintFigure(QCPPainter& painter, const QSize& size) {
         refreshCells();
         fillTable();
     }
-    plot_->renderFigure(painter, size);
+    plot_->renderFigure(painter, size, tr("Logit lens (%1)").arg(session_->modelName()));
 }
 
 }  // namespace cs::ui
