@@ -31,6 +31,7 @@
 #include <QMessageBox>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QScrollBar>
 #include <QSvgRenderer>
@@ -379,6 +380,29 @@ private Q_SLOTS:
         QVERIFY(finished.wait(20000));
         QCOMPARE(f.session.selection().position, f.session.result().analysis->promptLength - 1);
         QVERIFY(f.session.result().analysis->promptLength > 2);
+    }
+
+    void generationSaysWhenTheContextStopsIt() {
+        Fixture f(dir_);  // context 64
+        auto* spin = f.window.findChild<QSpinBox*>("maxNewTokens");
+        QVERIFY(spin);
+        QCOMPARE(spin->maximum(), 64);  // more could never be generated
+        RunSettings s = f.window.currentSettings();
+        s.prompt = "ten tokens";
+        s.maxNewTokens = 60;
+        f.window.applySettings(s);
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        f.window.runPrompt();
+        QVERIFY(finished.wait(20000));
+        QCOMPARE(f.session.result().analysis->length(), 64);
+        auto* time = f.window.findChild<QLabel*>("runTimeLabel");
+        QVERIFY2(time->text().contains("context of 64"), qPrintable(time->text()));
+        // A continuation that fits says nothing of the context.
+        s.maxNewTokens = 3;
+        f.window.applySettings(s);
+        f.window.runPrompt();
+        QVERIFY(finished.wait(20000));
+        QVERIFY(!time->text().contains("context"));
     }
 
     void newerRequestSupersedesAnOlderOne() {

@@ -1,5 +1,6 @@
 #include "ui/MainWindow.h"
 
+#include "model/Transformer.h"
 #include "runtime/Threads.h"
 #include "ui/RunDataJson.h"
 #include "ui/SessionFile.h"
@@ -265,6 +266,8 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     connect(runButton_, &QPushButton::clicked, this, &MainWindow::runPrompt);
     connect(cancelButton_, &QPushButton::clicked, session_, &SessionController::cancel);
     connect(session_, &SessionController::modelLoaded, this, [this] {
+        // More new tokens than the context holds could never be generated.
+        if (const auto model = session_->model()) maxNew_->setMaximum(static_cast<int>(model->config().nCtx));
         updateStatus();
         runPrompt();
         onModelLoaded();
@@ -517,7 +520,8 @@ void MainWindow::updateStatus() {
         timeLabel_->setText(tr("last run %1 ms (generate %2 ms, analyse %3 ms)")
                                 .arg((r.generateSeconds + r.analysisSeconds) * 1000, 0, 'f', 0)
                                 .arg(r.generateSeconds * 1000, 0, 'f', 0)
-                                .arg(r.analysisSeconds * 1000, 0, 'f', 0));
+                                .arg(r.analysisSeconds * 1000, 0, 'f', 0) +
+                            (r.contextStop > 0 ? tr("; stopped at the model's context of %1 tokens").arg(r.contextStop) : QString()));
     else
         timeLabel_->clear();
     setWindowTitle(session_->hasModel() ? tr("Circuitscope - %1").arg(session_->modelName()) : tr("Circuitscope"));

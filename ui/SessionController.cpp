@@ -470,6 +470,7 @@ void SessionController::run(const RunSettings& settings) {
             if (ids.empty()) throw std::runtime_error("empty prompt");
             // Generation stops at the context; the analysis covers prompt and continuation.
             const SamplingOptions s = samplingFor(settings, static_cast<long>(ids.size()), model->config().nCtx);
+            if (s.maxNewTokens < settings.maxNewTokens) r.contextStop = static_cast<int>(model->config().nCtx);
             // A steered run: generated and analysed with the same hooks (a bad row fails the run).
             std::unique_ptr<Steering> steering;
             if (steerPlan) steering = std::make_unique<Steering>(*model, steeringSaes(options.saes), *steerPlan);

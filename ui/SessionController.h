@@ -38,6 +38,7 @@ struct RunResult {
     double generateSeconds = 0;
     double analysisSeconds = 0;
     bool steered = false;  // generated and analysed under runSteering()
+    int contextStop = 0;   // the model's context length when it cut the continuation short, else 0
     int run = 0;  // SessionController::shownRun() while this result is shown
 };
 
