@@ -60,15 +60,15 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
         ->expected(2)
         ->type_name("TOKEN")
         ->excludes(target);
-    cmd->add_option("--max-logits", a->maxLogits, "Without --target or --logit-diff: at most this many target logits")->check(CLI::PositiveNumber);
+    cmd->add_option("--max-logits", a->maxLogits, "Without --target or --logit-diff: at most this many target logits")->check(greaterThan(0));
     cmd->add_option("--logit-probability", a->logitProbability,
-                    "Without --target or --logit-diff: the most likely tokens until their probabilities sum to this")->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--node-threshold", a->nodeThreshold, "Keep nodes up to this cumulative influence (1: all)")->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--edge-threshold", a->edgeThreshold, "Keep links up to this cumulative influence (1: all)")->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--batch", a->batch, "Target rows per backward pass")->check(CLI::PositiveNumber);
+                    "Without --target or --logit-diff: the most likely tokens until their probabilities sum to this")->check(inRange(0.0, 1.0));
+    cmd->add_option("--node-threshold", a->nodeThreshold, "Keep nodes up to this cumulative influence (1: all)")->check(inRange(0.0, 1.0));
+    cmd->add_option("--edge-threshold", a->edgeThreshold, "Keep links up to this cumulative influence (1: all)")->check(inRange(0.0, 1.0));
+    cmd->add_option("--batch", a->batch, "Target rows per backward pass")->check(greaterThan(0));
     cmd->add_option("--min-link-share", a->minLinkShare,
                     "While computing, drop links below this share of their target's total |weight| (0: keep all)")
-        ->check(CLI::Range(0.0, 1.0));
+        ->check(inRange(0.0, 1.0));
     cmd->add_option("--db", a->db, "Feature store whose labels become the features' clerp");
     cmd->add_option("--in", a->in, "A graph file to read instead of computing one (its thresholds are applied again)");
     cmd->add_option("--out", a->out, "graph.json to write, or a figure of the pruned graph (.svg, .pdf, .png)")->required();

@@ -18,7 +18,7 @@ bool exists(const std::string& p) {
 }  // namespace
 
 void PromptArgs::addTo(CLI::App& cmd) {
-    promptOpt = cmd.add_option("--prompt", prompt, "Prompt text (tokenized with the model's tokenizer)");
+    promptOpt = cmd.add_option("--prompt", prompt, "Prompt text (tokenized with the model's tokenizer)")->check(nonEmpty());
     tokensOpt = cmd.add_option("--tokens", tokens, "Comma-separated token ids instead of a prompt");
     promptOpt->excludes(tokensOpt);
     cmd.add_option("--bos", bos, "Prepend BOS to --prompt: auto (tokenizer's setting), yes, no")
@@ -183,5 +183,62 @@ void prepareOffscreenQt() {
         if (::stat(dir.c_str(), &st) == 0 && st.st_uid == ::getuid() && (st.st_mode & 0777) == 0700)
             setenv("XDG_RUNTIME_DIR", dir.c_str(), 1);
     }
+}
+}  // namespace cs::cli
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <thread>
+namespace cs::cli {
+namespace {
+// 4 prints as "4", 0.5 as "0.5": bounds read as the user would type them.
+std::string plainNumber(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    return buf;
+}
+
+// The option's text as a number, or nullopt-like false when it is not one.
+bool parseNumber(const std::string& text, double& v) {
+    if (text.empty()) return false;
+    char* end = nullptr;
+    v = std::strtod(text.c_str(), &end);
+    return end && *end == '\0' && !std::isnan(v);
+}
+
+CLI::Validator numberCheck(const std::string& range, std::function<bool(double)> ok) {
+    return CLI::Validator(
+        [range, ok](std::string& text) -> std::string {
+            double v = 0;
+            if (!parseNumber(text, v)) return "'" + text + "' is not a number (allowed: " + range + ")";
+            if (!ok(v)) return text + " is out of range (allowed: " + range + ")";
+            return {};
+        },
+        "[" + range + "]");
+}
+}  // namespace
+
+CLI::Validator atLeast(double lo) {
+    return numberCheck(">= " + plainNumber(lo), [lo](double v) { return v >= lo; });
+}
+
+CLI::Validator inRange(double lo, double hi, const std::string& note) {
+    return numberCheck(plainNumber(lo) + ".." + plainNumber(hi) + (note.empty() ? "" : ", " + note),
+                       [lo, hi](double v) { return v >= lo && v <= hi; });
+}
+
+CLI::Validator greaterThan(double lo) {
+    return numberCheck("> " + plainNumber(lo), [lo](double v) { return v > lo; });
+}
+
+CLI::Validator nonEmpty() {
+    return CLI::Validator([](std::string& text) -> std::string { return text.empty() ? "empty" : ""; }, "");
+}
+
+int maxComputeThreads() {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return 4 * static_cast<int>(cores > 0 ? cores : 1);
 }
 }  // namespace cs::cli

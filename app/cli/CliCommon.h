@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,21 @@ long targetId(const std::string& text, const LoadedModel& m, const std::string& 
 // "tc-L2" names a demo folder, and none given means the demo's transcoders. Errors name `command`.
 std::vector<std::string> saePaths(const std::vector<std::string>& given, const std::string& model,
                                   const std::string& command);
+
+// A usage error found after parsing (an empty --prompt, --position past the end, two flags that
+// disagree): main prints it as one line and exits 2, like a parse error; other errors exit 1.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Range checks whose failure message names the allowed range in plain numbers (CLI11's own
+// PositiveNumber prints DBL_MAX in full). They read the option's text, so they suit any number type.
+CLI::Validator atLeast(double lo);                // lo or more
+CLI::Validator inRange(double lo, double hi, const std::string& note = "");  // lo..hi, both included
+CLI::Validator greaterThan(double lo);            // more than lo
+CLI::Validator nonEmpty();                        // any text but ""
+// --threads: 1 to four per core (more only slows the BLAS and OpenMP pools down).
+int maxComputeThreads();
 
 // Registers a subcommand; `run` returns the exit status.
 using CommandRunner = std::function<int()>;

@@ -93,16 +93,16 @@ void addDiffCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--sae", a->saes,
                     "SAEs read on both models (paths; with --model demo also res-L0 .. tc-L3); none given on the demo: "
                     "its residual SAEs res-L0..L3");
-    auto* prompt = cmd->add_option("--prompt", a->prompts, "Prompt text; repeatable (each is one sequence)");
+    auto* prompt = cmd->add_option("--prompt", a->prompts, "Prompt text; repeatable (each is one sequence)")->check(nonEmpty());
     auto* corpus = cmd->add_option("--corpus", a->corpus,
                                    "Corpus (.txt: documents separated by blank lines, or .jsonl as `index` reads), "
                                    "cut into windows of the model's context");
     prompt->excludes(corpus);
     cmd->add_option("--tokens", a->tokens, "With --corpus: at most this many tokens (default 16384)")
-        ->check(CLI::PositiveNumber);
+        ->check(greaterThan(0));
     cmd->add_option("--bos", a->bos, "Prepend BOS to each --prompt: auto (tokenizer's setting), yes, no")
         ->check(CLI::IsMember({"auto", "yes", "no"}));
-    cmd->add_option("--top", a->top, "Features kept, over all SAEs, by |mean B - mean A|")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top", a->top, "Features kept, over all SAEs, by |mean B - mean A|")->check(atLeast(1));
     cmd->add_flag("--json", a->json, "Print the diff as JSON (docs/diff.md)");
     cmd->callback([a, &run] {
         run = [a] {

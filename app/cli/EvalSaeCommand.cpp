@@ -24,8 +24,8 @@ void addEvalSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--sae", a->sae, "SAE / transcoder path (SAELens folder, params.npz, Llama Scope folder)")->required();
     cmd->add_option("--corpus", a->corpus, "Plain-text corpus; its last --held-out fraction is evaluated")->required();
     cmd->add_option("--held-out", a->heldOut, "Fraction of the corpus (by bytes, from the end) to evaluate on")
-        ->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--tokens", a->tokens, "Tokens to evaluate (whole context windows)")->check(CLI::PositiveNumber);
+        ->check(inRange(0.0, 1.0));
+    cmd->add_option("--tokens", a->tokens, "Tokens to evaluate (whole context windows)")->check(greaterThan(0));
     cmd->callback([a, &run] {
         run = [a] {
             LoadedModel m = loadModelAndTokenizer(a->model);

@@ -67,20 +67,20 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo' (default)");
     cmd->add_option("--view", a->view, "tokens, attention, logit-lens, features, dashboard or steering")->required()
         ->check(CLI::IsMember({"tokens", "attention", "logit-lens", "features", "dashboard", "steering"}));
-    a->promptOpt = cmd->add_option("--prompt", a->prompt, "Prompt text (every view but dashboard)");
+    a->promptOpt = cmd->add_option("--prompt", a->prompt, "Prompt text (every view but dashboard)")->check(nonEmpty());
     cmd->add_option("--sae", a->saes,
                     "features, steering: an SAE / transcoder path to attach, repeatable (the demo's own with --model demo); "
                     "dashboard: the store's SAE id (optional when it has one)");
     cmd->add_option("--db", a->db, "dashboard: the feature store; features: labels from it");
-    cmd->add_option("--index", a->index, "dashboard: the feature index")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--layer", a->layer, "Attention layer")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--head", a->head, "Attention head")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--position", a->position, "Selected token position (default: the last)");
+    cmd->add_option("--index", a->index, "dashboard: the feature index")->check(atLeast(0));
+    cmd->add_option("--layer", a->layer, "Attention layer")->check(atLeast(0));
+    cmd->add_option("--head", a->head, "Attention head")->check(atLeast(0));
+    cmd->add_option("--position", a->position, "Selected token position (default: the last)")->default_str("")->check(atLeast(0));
     cmd->add_option("--lens-token", a->lensToken,
                     "logit-lens: the token to track across layers (text of one token, a vocabulary piece, or #id; "
                     "default: the actual next token)");
     a->newTokensOpt = cmd->add_option("--new-tokens", a->newTokens, "Greedy tokens to generate after the prompt first")
-                          ->check(CLI::NonNegativeNumber);
+                          ->check(atLeast(0));
     cmd->add_option("--steer", a->specs,
                     "steering: one row of the setting compared with the baseline, [SAE_ID/]FEATURE:MODE[=VALUE][@POSITIONS]; repeatable");
     cmd->add_option("--when", a->when, "steering: [SAE_ID/]FEATURE>THRESHOLD, the rows apply only where it holds");
@@ -91,25 +91,20 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
         run = [a] {
             prepareOffscreenQt();
             if (a->view != "dashboard" && a->prompt.empty()) {
-                std::fprintf(stderr, "circuitscope: error: --prompt is required for --view %s\n", a->view.c_str());
-                return 1;
+                throw UsageError("--prompt is required for --view " + a->view);
             }
             const bool steering = a->view == "steering";
             if (!steering && (!a->specs.empty() || !a->when.empty() || !a->preset.empty())) {
-                std::fprintf(stderr, "circuitscope: error: --steer, --when and --preset are for --view steering\n");
-                return 1;
+                throw UsageError("--steer, --when and --preset are for --view steering");
             }
             if (steering && a->newTokensOpt->count() > 0) {
-                std::fprintf(stderr, "circuitscope: error: --view steering: give the continuation's length as --max-new N\n");
-                return 1;
+                throw UsageError("--view steering: give the continuation's length as --max-new N");
             }
             if (steering && a->specs.empty() && a->preset.empty()) {
-                std::fprintf(stderr, "circuitscope: error: --view steering: give at least one --steer SPEC (or a --preset)\n");
-                return 1;
+                throw UsageError("--view steering: give at least one --steer SPEC (or a --preset)");
             }
             if (a->view == "dashboard" && a->saes.size() > 1) {
-                std::fprintf(stderr, "circuitscope: error: --view dashboard takes one --sae ID\n");
-                return 1;
+                throw UsageError("--view dashboard takes one --sae ID");
             }
             const QString out = QString::fromStdString(a->out);
             if (!out.endsWith(".json", Qt::CaseInsensitive) && ui::figureFormat(out).isEmpty()) {

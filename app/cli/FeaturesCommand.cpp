@@ -30,7 +30,7 @@ void addFeaturesCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--sae", a->saes, "SAE / transcoder path (SAELens folder, params.npz, Llama Scope folder); repeatable. "
                                       "With --model demo and no --sae, the demo's SAEs");
     a->prompt.addTo(*cmd);
-    cmd->add_option("--top", a->top, "Features per token")->check(CLI::PositiveNumber);
+    cmd->add_option("--top", a->top, "Features per token")->check(atLeast(1));
     cmd->add_option("--db", a->db, "Feature store whose labels to show (each feature gets \"label\", \"label_is_auto\")");
     cmd->add_flag("--json", a->json, "Print {\"tokens\":[...],\"saes\":[{\"id\",\"hook\",\"positions\":[[{index,activation}]]}]}");
     cmd->callback([a, &run] {

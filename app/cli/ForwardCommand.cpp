@@ -19,8 +19,9 @@ void addForwardCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--model", a->model, "Hugging Face model directory")->required();
     a->prompt.addTo(*cmd);
     cmd->add_flag("--json", a->json, "Print {\"tokens\":[...],\"logits\":[[...],...]}");
-    cmd->add_option("--top", a->top, "Only the top K logits per position (as {id, logit, prob, text})")
-        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top", a->top, "Only the top K logits per position (as {id, logit, prob, text}); default: all with --json, else 5")
+        ->default_str("")
+        ->check(atLeast(1));
     cmd->callback([a, &run] {
         run = [a] {
             LoadedModel m = loadModelAndTokenizer(a->model);

@@ -20,11 +20,11 @@ void addGenerateCommand(CLI::App& app, CommandRunner& run) {
     auto a = std::make_shared<Args>();
     cmd->add_option("--model", a->model, "Hugging Face model directory")->required();
     a->prompt.addTo(*cmd);
-    cmd->add_option("--max-new", a->s.maxNewTokens, "Tokens to generate")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--max-new", a->s.maxNewTokens, "Tokens to generate")->check(inRange(0, 100000));
     auto* g = cmd->add_flag("--greedy", a->greedy, "Always take the most likely token (default when no sampling option is given)");
-    auto* temp = cmd->add_option("--temperature", a->s.temperature, "Sampling temperature")->check(CLI::PositiveNumber);
-    cmd->add_option("--top-p", a->s.topP, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--top-k", a->s.topK, "Sample among the K most likely tokens")->check(CLI::NonNegativeNumber);
+    auto* temp = cmd->add_option("--temperature", a->s.temperature, "Sampling temperature")->check(greaterThan(0));
+    cmd->add_option("--top-p", a->s.topP, "Nucleus sampling mass")->check(inRange(0.0, 1.0));
+    cmd->add_option("--top-k", a->s.topK, "Sample among the K most likely tokens (default: all)")->default_str("")->check(atLeast(1));
     cmd->add_option("--seed", a->s.seed, "Sampling seed");
     cmd->add_flag("--no-kv-cache", a->noCache, "Recompute the whole sequence each step");
     cmd->add_flag("--ignore-eos", a->ignoreEos, "Keep going past the end-of-sequence token");

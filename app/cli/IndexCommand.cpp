@@ -27,12 +27,12 @@ void addIndexCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--sae", a->saes, "SAE / transcoder path; repeatable (default with --model demo: the demo's SAEs)");
     auto* corpus = cmd->add_option("--corpus", a->corpus, ".txt (documents separated by blank lines) or .jsonl ({\"text\"} or {\"tokens\"} per line)");
     auto* gen = cmd->add_option("--generate", a->generate, "Sample N documents from the model instead of reading a corpus")
-                    ->check(CLI::PositiveNumber);
+                    ->check(greaterThan(0));
     corpus->excludes(gen);
     cmd->add_option("--db", a->db, "Feature store to write (SQLite); re-run the same command to resume")->required();
-    cmd->add_option("--tokens", a->tokens, "Token budget (default 1000000)")->check(CLI::PositiveNumber);
-    cmd->add_option("--context", a->context, "Window length T (default: min(model context, 128))")->check(CLI::PositiveNumber);
-    cmd->add_option("--batch", a->batch, "Windows per batch and transaction (default 256)")->check(CLI::PositiveNumber);
+    cmd->add_option("--tokens", a->tokens, "Token budget (default 1000000)")->check(greaterThan(0));
+    cmd->add_option("--context", a->context, "Window length T (default: min(model context, 128))")->check(greaterThan(0));
+    cmd->add_option("--batch", a->batch, "Windows per batch and transaction (default 256)")->check(greaterThan(0));
     cmd->add_flag("--json", a->json, "Print {\"db\",\"tokens\",\"windows\",\"resumed\",\"complete\"} when done");
     cmd->callback([a, &run] {
         run = [a] {

@@ -107,7 +107,7 @@ void addInterveneCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--target", a->targets, "Token whose logit to report (id, #id or one-token text); repeatable. "
                                             "Default: the unchanged run's most likely token");
     cmd->add_flag("--free-attention", a->freeAttention, "Recompute attention patterns (default: frozen at the unchanged run's)");
-    cmd->add_option("--max-new", a->maxNew, "Greedy continuation length (0: none)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--max-new", a->maxNew, "Greedy continuation length (0: none)")->check(inRange(0, 100000));
     cmd->add_flag("--json", a->json, "Print JSON");
     cmd->callback([a, &run] {
         run = [a] {

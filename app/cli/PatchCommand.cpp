@@ -84,8 +84,8 @@ void addPatchCommand(CLI::App& app, CommandRunner& run) {
     };
     auto a = std::make_shared<Args>();
     cmd->add_option("--model", a->model, "Hugging Face model directory, or 'demo'")->required();
-    cmd->add_option("--clean", a->clean, "The clean prompt")->required();
-    cmd->add_option("--corrupted", a->corrupted, "The corrupted prompt (the same number of tokens)")->required();
+    cmd->add_option("--clean", a->clean, "The clean prompt")->required()->check(nonEmpty());
+    cmd->add_option("--corrupted", a->corrupted, "The corrupted prompt (the same number of tokens)")->required()->check(nonEmpty());
     cmd->add_option("--answer", a->answer, "The clean answer token at the last position: one-token text or #ID");
     cmd->add_option("--wrong", a->wrong, "The corrupted answer token (logit-diff): one-token text or #ID");
     cmd->add_option("--what", a->what, "What to patch: resid, attn, mlp, heads or features")
@@ -99,8 +99,8 @@ void addPatchCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--sae", a->sae, "With --what features: the SAE or transcoder folder (with --model demo also a demo "
                                      "name such as res-L1; default res-L2)");
     cmd->add_option("--max-features", a->maxFeatures, "With --what features: rows kept, largest effect first")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--batch", a->batch, "Patched runs per forward batch (default: automatic)")->check(CLI::PositiveNumber);
+        ->check(greaterThan(0));
+    cmd->add_option("--batch", a->batch, "Patched runs per forward batch (default: automatic)")->check(greaterThan(0));
     cmd->add_flag("--json", a->json, "Print the grid as JSON (docs/patching.md)");
     cmd->add_option("--out", a->out, "Draw the Patching view's figure (.png, .svg, .pdf)");
     cmd->callback([a, &run] {

@@ -48,13 +48,13 @@ void addSearchCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--sae", a->sae, "Only this SAE (default: all)");
     auto* l = cmd->add_option("--label", a->label, "Full-text search over labels and notes");
     auto* t = cmd->add_option("--token", a->token, "Features whose top examples peak on this token");
-    auto* p = cmd->add_option("--prompt", a->prompt, "Features that fire most on this passage (runs the model)");
+    auto* p = cmd->add_option("--prompt", a->prompt, "Features that fire most on this passage (runs the model)")->check(nonEmpty());
     auto* c = cmd->add_option("--contrast", a->contrast, "FILE_A FILE_B: features firing more on A's prompts than B's")
                   ->expected(2);
     l->excludes(t, p, c);
     t->excludes(p, c);
     p->excludes(c);
-    cmd->add_option("--top", a->top, "Hits to print (default 20)")->check(CLI::PositiveNumber);
+    cmd->add_option("--top", a->top, "Hits to print (default 20)")->check(atLeast(1));
     cmd->add_flag("--json", a->json, "Print [{\"sae\",\"index\",\"label\",\"score\",...}]");
     cmd->callback([a, &run] {
         run = [a] {

@@ -33,11 +33,11 @@ SteeringPlan steeringPlanFromArgs(const std::vector<std::string>& specs, const s
 
 void SamplingArgs::addTo(CLI::App& cmd) {
     greedyFlag = cmd.add_flag("--greedy", greedy, "Always take the most likely token (default when no sampling option is given)");
-    temperatureOpt = cmd.add_option("--temperature", s.temperature, "Sampling temperature")->check(CLI::PositiveNumber);
-    cmd.add_option("--top-p", s.topP, "Nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
-    cmd.add_option("--top-k", s.topK, "Sample among the K most likely tokens")->check(CLI::NonNegativeNumber);
+    temperatureOpt = cmd.add_option("--temperature", s.temperature, "Sampling temperature")->check(greaterThan(0));
+    cmd.add_option("--top-p", s.topP, "Nucleus sampling mass")->check(inRange(0.0, 1.0));
+    cmd.add_option("--top-k", s.topK, "Sample among the K most likely tokens (default: all)")->default_str("")->check(atLeast(1));
     cmd.add_option("--seed", s.seed, "Sampling seed (the baseline and every steered run share it)");
-    cmd.add_option("--max-new", s.maxNewTokens, "Tokens to generate")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--max-new", s.maxNewTokens, "Tokens to generate")->check(inRange(0, 100000));
     greedyFlag->excludes(temperatureOpt);
 }
 

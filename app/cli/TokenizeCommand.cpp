@@ -1,5 +1,7 @@
 #include "cli/CliCommon.h"
 
+#include "runtime/DemoBundle.h"
+
 #include <iostream>
 
 namespace cs::cli {
@@ -10,13 +12,13 @@ void addTokenizeCommand(CLI::App& app, CommandRunner& run) {
     auto text = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
     auto bos = std::make_shared<bool>(false);
-    cmd->add_option("--tokenizer", *path, "Model directory or tokenizer file")->required();
+    cmd->add_option("--tokenizer", *path, "Model directory, tokenizer file, or 'demo'")->required();
     cmd->add_option("--text", *text, "Text to tokenize")->required();
     cmd->add_flag("--json", *json, "Print {\"ids\":[...],\"pieces\":[...]}");
     cmd->add_flag("--bos", *bos, "Prepend BOS as the tokenizer's settings say");
     cmd->callback([=, &run] {
         run = [=] {
-            auto tok = loadTokenizer(*path);
+            auto tok = loadTokenizer(resolveModelDir(*path));
             std::vector<int> ids = *bos ? tok->encodePrompt(*text) : tok->encode(*text);
             nlohmann::json pieces = nlohmann::json::array(), texts = nlohmann::json::array();
             for (int id : ids) {

@@ -15,35 +15,39 @@ void addTrainSaeCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--hook-out", o->hookOut, "Transcoder: hook point whose activation it predicts");
     cmd->add_option("--corpus", o->corpus, "Plain-text corpus (its last 10% is held out for metrics)")->required();
     cmd->add_option("--out", o->outDir, "Output SAELens folder")->required();
-    cmd->add_option("--d-sae", o->dSae, "Number of features")->check(CLI::PositiveNumber);
+    cmd->add_option("--d-sae", o->dSae, "Number of features")->check(greaterThan(0));
     cmd->add_option("--arch", o->arch, "topk, batchtopk (saved as jumprelu), relu or jumprelu")
         ->check(CLI::IsMember({"topk", "batchtopk", "relu", "jumprelu"}));
-    cmd->add_option("--k", o->k, "Active features per token (topk; batchtopk: on average)")->check(CLI::PositiveNumber);
-    cmd->add_option("--l1", o->l1, "Sparsity coefficient: L1 on f*|W_dec| (relu), L0 (jumprelu)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--tokens", o->tokens, "Training activations (0 with --init: only fine-tune)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--k", o->k, "Active features per token (topk; batchtopk: on average)")->check(greaterThan(0));
+    cmd->add_option("--l1", o->l1, "Sparsity coefficient: L1 on f*|W_dec| (relu), L0 (jumprelu)")->check(atLeast(0));
+    cmd->add_option("--tokens", o->tokens, "Training activations (0 with --init: only fine-tune)")->check(atLeast(0));
     cmd->add_option("--init", o->initFrom, "Start from this saved SAE or transcoder (same --arch, hooks, --d-sae and --k)");
-    cmd->add_option("--batch", o->batch, "Activations per step")->check(CLI::PositiveNumber);
+    cmd->add_option("--batch", o->batch, "Activations per step")->check(greaterThan(0));
     cmd->add_option("--pool", o->poolTokens,
                     "Run the model once for this many activations and train over them in passes (default: stream)")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--lr", o->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+        ->check(greaterThan(0));
+    cmd->add_option("--lr", o->lr, "Adam learning rate")->check(greaterThan(0));
     cmd->add_option("--kl-tokens", o->klTokens,
                     "Then fine-tune this many tokens on the KL divergence of the spliced model's predictions (SAEs and transcoders)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(atLeast(0));
     cmd->add_option("--kl-lr", o->klLr, "Peak learning rate of the KL fine-tuning (default: a third of --lr)")
-        ->check(CLI::PositiveNumber);
+        ->check(greaterThan(0));
     cmd->add_option("--kl-mse-weight", o->klMseWeight,
                     "Weight of the normalised reconstruction error beside the KL divergence while fine-tuning")
-        ->check(CLI::NonNegativeNumber);
+        ->check(atLeast(0));
     cmd->add_flag("--kl-auxk", o->klAuxK, "Keep the AuxK term for dead features while KL fine-tuning");
     cmd->add_option("--restart", o->restart,
                     "How dead topk/batchtopk features restart: bricken (encoder at 0.2x the live norm) or topk "
                     "(scaled into the top k of the input they restart from)")
         ->check(CLI::IsMember({"bricken", "topk"}));
-    cmd->add_option("--eval-tokens", o->evalTokens, "Held-out tokens for the metrics")->check(CLI::PositiveNumber);
+    cmd->add_option("--eval-tokens", o->evalTokens, "Held-out tokens for the metrics")->check(greaterThan(0));
     cmd->add_option("--seed", o->seed, "Seed");
     cmd->add_flag("--f16", o->storeF16, "Store the SAE in float16 (half the size)");
     cmd->callback([o, &run] {
+        // Checked here, before LibTorch's topk would reject it with a message about tensor sizes.
+        if ((o->arch == "topk" || o->arch == "batchtopk") && o->k > o->dSae)
+            throw CLI::ValidationError("--k " + std::to_string(o->k) + " is larger than --d-sae " + std::to_string(o->dSae) +
+                                       " (allowed: --k 1..--d-sae)");
         run = [o] {
             o->stop = &interruptFlag();
             o->modelDir = resolveModelDir(o->modelDir);
