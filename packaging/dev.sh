@@ -2,10 +2,18 @@
 # The README's two commands:
 #   packaging/dev.sh gui    install what is missing, build (Release), open the GUI
 #   packaging/dev.sh test   install what is missing, build (Release), run the whole test suite
-# Both rebuild incrementally in ./build.
+#   packaging/dev.sh package  ... build, then make the .deb with CPack (docs/packaging.md)
+# Each rebuilds incrementally in ./build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-gui}"; shift || true
+case "$mode" in
+  gui | test | package) ;;
+  *)  # before installing or building anything
+    echo "usage: packaging/dev.sh gui|test|package" >&2
+    exit 2
+    ;;
+esac
 
 bash packaging/setup-debian.sh
 
@@ -25,8 +33,13 @@ case "$mode" in
     cd "$BUILD_DIR"
     exec ctest --output-on-failure "$@"
     ;;
+  package)
+    # CPack packs what the build above made; its last line names the .deb, printed alone at the end.
+    log="$(cd "$BUILD_DIR" && cpack -G DEB "$@" | tee /dev/stderr)"
+    sed -n 's/^CPack: - package: \(.*\) generated\.$/\1/p' <<<"$log"
+    ;;
   *)
-    echo "usage: packaging/dev.sh gui|test" >&2
+    echo "usage: packaging/dev.sh gui|test|package" >&2
     exit 2
     ;;
 esac

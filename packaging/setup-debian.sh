@@ -21,6 +21,7 @@ PKGS=(
   libpcre2-dev
   python3-torch python3-numpy python3-regex python3-sentencepiece
   xauth xvfb
+  dpkg-dev appstream
 )
 
 missing=()
