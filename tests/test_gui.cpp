@@ -32,6 +32,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QStatusBar>
 #include <QStandardPaths>
 #include <QScrollBar>
 #include <QSvgRenderer>
@@ -380,6 +381,13 @@ private Q_SLOTS:
         QVERIFY(finished.wait(20000));
         QCOMPARE(f.session.selection().position, f.session.result().analysis->promptLength - 1);
         QVERIFY(f.session.result().analysis->promptLength > 2);
+        // An empty prompt is not run: the status bar says why and the last result stays.
+        s.prompt.clear();
+        f.window.applySettings(s);
+        f.window.runPrompt();
+        QVERIFY(!finished.wait(500));
+        QVERIFY(f.window.statusBar()->currentMessage().contains("prompt"));
+        QCOMPARE(f.session.result().settings.prompt, QString("A new and longer prompt"));
     }
 
     void generationSaysWhenTheContextStopsIt() {

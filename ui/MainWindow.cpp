@@ -503,6 +503,11 @@ void MainWindow::openModel(const QString& dir) {
 void MainWindow::runPrompt() {
     if (!session_->hasModel()) return;
     const RunSettings s = currentSettings();
+    if (s.prompt.isEmpty()) {  // nothing to analyse: a run would show the BOS token alone
+        statusBar()->showMessage(tr("Type a prompt to run."), 5000);
+        prompt_->setFocus();
+        return;
+    }
     QSettings settings;
     settings.setValue("prompt", s.prompt);
     settings.setValue("maxNewTokens", s.maxNewTokens);
