@@ -22,6 +22,7 @@
 
 #include <QAction>
 #include <QFile>
+#include <QIcon>
 #include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -411,6 +412,21 @@ private Q_SLOTS:
         f.window.runPrompt();
         QVERIFY(finished.wait(20000));
         QVERIFY(!time->text().contains("context"));
+    }
+
+    void helpNamesTheVersionAndEveryShortcut() {
+        SessionController session;
+        MainWindow window(&session);
+        const QString about = window.aboutText();
+        QVERIFY2(about.contains("circuitscope 0.1.0") && about.contains("LibTorch") && about.contains("Qt"), qPrintable(about));
+        // Read from the menus: a shortcut added anywhere shows up here.
+        const QString keys = window.shortcutsText();
+        for (const char* want : {"Ctrl+Return", "Ctrl+Alt+M", "Ctrl+Shift+E", "Ctrl+Shift+M"})
+            QVERIFY2(keys.contains(want), want);
+        QVERIFY(keys.contains("Run &gt; Run Prompt"));
+        // The window icon is built in (the SVG the .deb installs for the desktop).
+        QVERIFY(QFile::exists(":/circuitscope.svg"));
+        QVERIFY(!QIcon(":/circuitscope.svg").pixmap(32, 32).isNull());
     }
 
     void newerRequestSupersedesAnOlderOne() {

@@ -16,6 +16,7 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <QIcon>
 #include <QDockWidget>
 #include <QCommandLineParser>
 #include <QSettings>
@@ -42,6 +43,7 @@ int runGui(int argc, char** argv) {
     int qtArgc = static_cast<int>(args.size());
     args.push_back(nullptr);
     QApplication app(qtArgc, args.data());
+    app.setWindowIcon(QIcon(QStringLiteral(":/circuitscope.svg")));
     QApplication::setOrganizationName("Circuitscope");
     QApplication::setApplicationName("circuitscope");
     QCommandLineParser parser;

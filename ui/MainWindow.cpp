@@ -2,6 +2,7 @@
 
 #include "model/Transformer.h"
 #include "runtime/Threads.h"
+#include "runtime/Version.h"
 #include "ui/RunDataJson.h"
 #include "ui/SessionFile.h"
 #include "ui/Theme.h"
@@ -36,6 +37,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QActionGroup>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QProgressBar>
@@ -51,6 +53,8 @@
 #include <QTimer>
 #include <QToolBar>
 #include <QToolButton>
+
+#include <functional>
 
 namespace cs::ui {
 
@@ -465,6 +469,44 @@ void MainWindow::buildMenus() {
         setThemeKind(toDark ? 1 : 0);
         (toDark ? dark : light)->setChecked(true);
     });
+
+    auto* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Keyboard Shortcuts"), QKeySequence(QKeySequence::HelpContents), this, [this] {
+        auto* box = new QMessageBox(QMessageBox::NoIcon, tr("Keyboard shortcuts"), shortcutsText(), QMessageBox::Ok, this);
+        box->setTextFormat(Qt::RichText);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        box->open();
+    });
+    help->addAction(tr("&About Circuitscope"), this, [this] { QMessageBox::about(this, tr("About Circuitscope"), aboutText()); });
+}
+
+QString MainWindow::aboutText() const {
+    const QString report = QString::fromStdString(cs::versionReport({{"Qt", qVersion()}})).trimmed();
+    QStringList lines = report.split('\n');
+    const QString title = lines.takeFirst();
+    return tr("<b>%1</b><p>Mechanistic interpretability of language models on your own machine: features, "
+              "dashboards, steering, attribution graphs, patching and model diffs.</p>"
+              "<p>Built with %2.</p><p>Documentation: README.md and docs/ in the source tree; "
+              "<tt>circuitscope --help</tt> and <tt>man circuitscope</tt> for the command line.</p>")
+        .arg(title.toHtmlEscaped(), lines.join(", ").toHtmlEscaped());
+}
+
+QString MainWindow::shortcutsText() const {
+    QString rows;
+    for (QAction* menu : menuBar()->actions()) {
+        if (!menu->menu()) continue;
+        std::function<void(QMenu*, const QString&)> walk = [&](QMenu* m, const QString& path) {
+            for (QAction* a : m->actions()) {
+                if (a->menu()) walk(a->menu(), path + " > " + a->menu()->title().remove('&'));
+                else if (!a->shortcut().isEmpty())
+                    rows += QStringLiteral("<tr><td><tt>%1</tt></td><td>%2</td></tr>")
+                                .arg(a->shortcut().toString(QKeySequence::NativeText).toHtmlEscaped(),
+                                     (path + " > " + a->text().remove('&')).toHtmlEscaped());
+            }
+        };
+        walk(menu->menu(), menu->menu()->title().remove('&'));
+    }
+    return QStringLiteral("<table cellspacing=\"4\">%1</table>").arg(rows);
 }
 
 RunSettings MainWindow::currentSettings() const {

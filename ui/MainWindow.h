@@ -81,6 +81,10 @@ public:
     QDockWidget* diffDock() const { return diffDock_; }
     // Adds a row for the feature to the Steering dock and brings the dock forward.
     void steerFeature(const QString& saeId, long index);
+    // Help > About: the version and the libraries'; Help > Keyboard Shortcuts: every menu
+    // action that has one, read from the menus themselves so the list cannot go stale.
+    QString aboutText() const;
+    QString shortcutsText() const;
     // Loads `dir` (or "demo-dog") as model B of the Diff dock and brings the dock forward.
     void compareWith(const QString& dir);
 
