@@ -53,7 +53,7 @@ echo "test-deb: $DEB ($(du -h "$DEB" | cut -f1))"
 
 # 2. What it holds and what it asks for.
 dpkg-deb -c "$DEB" | awk '{print $NF}' | sed 's|^\./|/|' >"$work/contents"
-for f in /usr/bin/circuitscope /usr/lib/circuitscope/libcircuitscope_spm.so \
+for f in /usr/bin/circuitscope /usr/libexec/circuitscope-main /usr/lib/circuitscope/libcircuitscope_spm.so \
          /usr/share/circuitscope/demo/model/config.json /usr/share/circuitscope/demo/model/tokenizer.model \
          /usr/share/circuitscope/demo/model-dog/model.safetensors \
          /usr/share/circuitscope/demo/saes/res-L0/cfg.json /usr/share/circuitscope/demo/saes/tc-L3/cfg.json \
@@ -74,7 +74,7 @@ grep -q "<release version=\"$version\"" "$SRC/packaging/$METAINFO" \
 # 3. Install it. dpkg checks every declared dependency is present on this machine.
 installed=1
 dpkg -i "$DEB" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i failed"; }
-for f in /usr/bin/circuitscope /usr/lib/circuitscope/libcircuitscope_spm.so; do
+for f in /usr/bin/circuitscope /usr/libexec/circuitscope-main /usr/lib/circuitscope/libcircuitscope_spm.so; do
   if ldd "$f" | grep "not found"; then fail "$f: a library is not found"; fi
 done
 

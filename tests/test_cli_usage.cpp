@@ -128,6 +128,15 @@ private Q_SLOTS:
             QVERIFY2(r.out.find(s) != std::string::npos, (std::string("no '") + s + "' in:\n" + r.out).c_str());
     }
 
+    // The launcher sets OpenMP's wait policy before LibTorch loads, and never overrides the user's.
+    void launcherSetsTheComputeVariables() {
+        const Result chosen = cli("--version", "env -u OMP_WAIT_POLICY -u CIRCUITSCOPE_KEEP_ENV");
+        QVERIFY2(chosen.rc == 0, describe("--version", chosen).c_str());
+        QVERIFY2(chosen.out.find("OMP_WAIT_POLICY=passive") != std::string::npos, chosen.out.c_str());
+        const Result users = cli("--version", "env -u CIRCUITSCOPE_KEEP_ENV OMP_WAIT_POLICY=active");
+        QVERIFY2(users.out.find("OMP_WAIT_POLICY=active") != std::string::npos, users.out.c_str());
+    }
+
     void tokenizeTakesDemo() {
         const Result r = cli("tokenize --tokenizer demo --text hi --json");
         QVERIFY2(r.rc == 0, describe("tokenize --tokenizer demo", r).c_str());

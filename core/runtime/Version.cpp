@@ -1,5 +1,8 @@
 #include "runtime/Version.h"
 
+#include "runtime/ComputeVariables.h"
+
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 #include <torch/version.h>
@@ -24,6 +27,11 @@ std::string versionReport(const std::vector<std::pair<std::string, std::string>>
     libs.insert(libs.end(), extra.begin(), extra.end());
     std::string out = std::string("circuitscope ") + circuitscopeVersion() + "\n";
     for (const auto& [name, version] : libs) out += "  " + name + " " + version + "\n";
+    // What the launcher chose (app/launcher): the first thing to check when a report says "slow".
+    const char* core = blasCoreName();
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    out += std::string("  compute: OpenBLAS ") + (*core ? core : "not loaded") + " kernels, OMP_WAIT_POLICY=" +
+           (wait ? wait : "unset") + "\n";
     return out;
 }
 

@@ -11,7 +11,8 @@ namespace cs {
 const char* circuitscopeVersion();
 
 // "circuitscope 0.1.0" then one "NAME VERSION" line per library core/ uses (LibTorch, SQLite,
-// libzip, nlohmann-json), then `extra` (what only the caller links, e.g. Qt), newline-terminated.
+// libzip, nlohmann-json), then `extra` (what only the caller links, e.g. Qt), then the compute
+// settings in effect (OpenBLAS kernels, OMP_WAIT_POLICY), newline-terminated.
 std::string versionReport(const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 }  // namespace cs
