@@ -233,6 +233,29 @@ private Q_SLOTS:
         expectError("export --model /nonexistent/model --prompt hi --view tokens --out " + shellQuote(out + "/x.png"), "/nonexistent/model");
     }
 
+    // A model without a tokenizer exports from token ids, the attention as the reference has it.
+    void exportTakesTokenIds() {
+        const std::string out = makeTempDir("cli-export-ids");
+        const std::string m = "export --model " + shellQuote(model_) + " --view attention --layer 1 --head 0 ";
+        Result r = cli(m + "--tokens 3,7,9,41 --out " + shellQuote(out + "/a.json"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        auto data = nlohmann::json::parse(readFile(out + "/a.json"));
+        QCOMPARE(data["ids"].dump(), std::string("[3,7,9,41]"));
+        runReference("ref_analysis.py", "--model " + shellQuote(model_) + " --tokens 3,7,9,41 --track 5 --out " + shellQuote(out + "/ref.json"));
+        auto ref = nlohmann::json::parse(readFile(out + "/ref.json"));
+        double worst = 0;
+        for (size_t q = 0; q < 4; ++q)
+            for (size_t k = 0; k < 4; ++k)
+                worst = std::max(worst, std::abs(data["attention"]["pattern"][q][k].get<double>() -
+                                                 ref["attention"][1][0][q][k].get<double>()));
+        QVERIFY2(worst < 1e-4, std::to_string(worst).c_str());
+        r = cli(m + "--tokens 3,7 --out " + shellQuote(out + "/a.svg"));
+        QVERIFY2(r.rc == 0, r.out.c_str());
+        QVERIFY(readFile(out + "/a.svg").find("#7") != std::string::npos);  // ids label the axes
+        expectError(m + "--prompt hi --out " + shellQuote(out + "/x.json"), "token ids");
+        expectError(m + "--tokens 3,99 --out " + shellQuote(out + "/x.json"), "#99");
+    }
+
     // export --view steering draws what `steer` computes: the same baseline and steered
     // continuation, with the setting's rows; its JSON says which steered tokens are not in the
     // baseline. Greedy on the demo, so both commands must agree token for token.

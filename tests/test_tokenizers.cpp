@@ -5,6 +5,8 @@
 #include <QtTest>
 
 #include "TestSupport.h"
+#include "tokenize/ContinuationText.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 #include "util/Error.h"
 
@@ -585,6 +587,7 @@ private Q_SLOTS:
     void syntheticByteFallbackMatchesReference_data();
     void syntheticByteFallbackMatchesReference();
     void loaderBosRules();
+    void tokenIdPrompts();
     void mangledTokenizerJsonNeverCrashes();
     void badInputNamesTheFile_data();
     void badInputNamesTheFile();
@@ -876,6 +879,17 @@ void TestTokenizers::sentencePieceMatchesPython() {
     QCOMPARE(tok->tokenText(tok->bosId()), pieces[tok->bosId()]);
     QCOMPARE(tok->idOf("no such piece"), -1);
 
+    // A continuation reads as it follows its prompt: decoded alone, SentencePiece would drop its
+    // leading space; a BOS or EOS the model emitted is not printed as "<s>".
+    const Ids prompt = tok->encodePrompt("the little boat");
+    Ids cont = tok->encode("in the park");
+    QCOMPARE(tok->decode(cont), std::string("in the park"));
+    QCOMPARE(cs::continuationText(*tok, prompt, cont), std::string(" in the park"));
+    cont.insert(cont.begin() + 1, tok->eosId());
+    cont.push_back(tok->bosId());
+    QCOMPARE(cs::continuationText(*tok, prompt, cont), std::string(" in the park"));
+    QCOMPARE(cs::continuationText(*tok, prompt, Ids{tok->bosId()}), std::string());
+
     // A tokenizer.json we cannot run falls through to the tokenizer.model beside it.
     const std::string both = cstest::makeTempDir("spm-both");
     cstest::writeFile(both + "/tokenizer.model", cstest::readFile(dir + "/tokenizer.model"));
@@ -1152,6 +1166,38 @@ void TestTokenizers::syntheticByteFallbackMatchesReference() {
 
 // What decides BOS: a TemplateProcessing in tokenizer.json; without one, tokenizer_config.json's
 // add_bos_token; without that, a bos_token of its own (not the EOS).
+// "#1 #403" is a prompt of ids (the only kind a model without a tokenizer takes); anything else
+// is text.
+void TestTokenizers::tokenIdPrompts() {
+    QCOMPARE(cs::parseTokenIdPrompt(" #1  #403\t#0 ").value(), (std::vector<int>{1, 403, 0}));
+    for (const char* text : {"", "   ", "#1 cat", "# 1", "#1#2", "#-3", "hello", "#12a"})
+        QVERIFY2(!cs::parseTokenIdPrompt(text).has_value(), text);
+    QVERIFY_THROWS_EXCEPTION(cs::Error, cs::parseTokenIdPrompt("#99999999999999999999"));
+    QCOMPARE(cs::tokenIdPromptText({1, 403}), std::string("#1 #403"));
+    const cs::TokenIdTokenizer ids(500);
+    QCOMPARE(ids.encode("#7 #499"), (std::vector<int>{7, 499}));
+    QCOMPARE(ids.decode({7, 499}), std::string("#7 #499"));
+    QCOMPARE(ids.tokenText(12), std::string("#12"));
+    QCOMPARE(ids.idOf("#12"), 12);
+    QCOMPARE(ids.idOf("#500"), -1);
+    try {
+        ids.encode("Once upon a time");
+        QFAIL("text accepted by a tokenizer of ids");
+    } catch (const cs::Error& e) {
+        QVERIFY2(std::string(e.what()).find("token ids") != std::string::npos, e.what());
+    }
+    try {
+        ids.encode("#7 #500");
+        QFAIL("an id outside the vocabulary accepted");
+    } catch (const cs::Error& e) {
+        QVERIFY2(std::string(e.what()).find("#500") != std::string::npos, e.what());
+    }
+    // Any tokenizer takes ids as written; text goes through the tokenizer.
+    QCOMPARE(cs::promptTokenIds(ids, "#3 #4", 10), (std::vector<int>{3, 4}));
+    QVERIFY_THROWS_EXCEPTION(cs::Error, cs::promptTokenIds(ids, "#3 #40", 10));
+    QCOMPARE(cs::continuationText(ids, std::vector<int>{1, 2}, std::vector<int>{3}), std::string(" #3"));
+}
+
 void TestTokenizers::loaderBosRules() {
     json j = splitByteLevelJson(regexSplit(kLlama3Pattern));
     const Synthetic syn = synthetic();

@@ -3,6 +3,7 @@
 #include "model/Transformer.h"
 #include "runtime/Threads.h"
 #include "runtime/Version.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "ui/RunDataJson.h"
 #include "ui/SessionFile.h"
 #include "ui/Theme.h"
@@ -86,7 +87,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     rl->setContentsMargins(4, 2, 4, 2);
     prompt_ = new QLineEdit(row);
     prompt_->setObjectName("prompt");
-    prompt_->setPlaceholderText(tr("Type a prompt and press Enter"));
+    prompt_->setPlaceholderText(tr("Type a prompt, or token ids as #1 #403, and press Enter"));
     prompt_->setText(settings.value("prompt", "Once upon a time").toString());
     prompt_->setClearButtonEnabled(true);
     maxNew_ = new QSpinBox(row);
@@ -272,6 +273,7 @@ MainWindow::MainWindow(SessionController* session, QWidget* parent) : QMainWindo
     connect(session_, &SessionController::modelLoaded, this, [this] {
         // More new tokens than the context holds could never be generated.
         if (const auto model = session_->model()) maxNew_->setMaximum(static_cast<int>(model->config().nCtx));
+        preparePromptForModel();
         updateStatus();
         runPrompt();
         onModelLoaded();
@@ -557,6 +559,24 @@ void MainWindow::runPrompt() {
     settings.setValue("temperature", s.temperature);
     settings.setValue("seed", static_cast<int>(s.seed));
     session_->run(s);
+}
+
+void MainWindow::preparePromptForModel() {
+    const bool idsOnly = session_->takesOnlyTokenIds();
+    prompt_->setPlaceholderText(idsOnly ? tr("This model has no tokenizer: type token ids, e.g. #1 #403 #17")
+                                        : tr("Type a prompt, or token ids as #1 #403, and press Enter"));
+    if (!idsOnly) return;
+    bool alreadyIds = false;
+    try {
+        alreadyIds = cs::parseTokenIdPrompt(prompt_->text().toStdString()).has_value();
+    } catch (const std::exception&) {  // a number too large: the run says so
+        alreadyIds = true;
+    }
+    if (alreadyIds) return;
+    // Text cannot run here: start from the model's BOS so the first run shows something.
+    const int bos = session_->model()->config().bosTokenId;
+    prompt_->setText(QStringLiteral("#%1").arg(bos >= 0 ? bos : 0));
+    statusBar()->showMessage(tr("This model has no tokenizer: the prompt takes token ids (#1 #403 ...)."), 10000);
 }
 
 void MainWindow::updateStatus() {

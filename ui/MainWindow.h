@@ -50,6 +50,8 @@ public:
     void setWeightPrecision(cs::WeightPrecision p, bool reload = false);
     void runPrompt();
     RunSettings currentSettings() const;
+    // The prompt box's hint (and, for a model without a tokenizer, a prompt of ids) after a load.
+    void preparePromptForModel();
     void applySettings(const RunSettings& s);
 
     // Empty string on success, else the error (also shown to the user when interactive).

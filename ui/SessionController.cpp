@@ -8,6 +8,8 @@
 #include "sae/SaeLoader.h"
 #include "steer/Steering.h"
 #include "store/FeatureStore.h"
+#include "tokenize/ContinuationText.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 
 #include <QDir>
@@ -198,6 +200,10 @@ void SessionController::selectLensToken(int tokenId) {
     applySelection(want);
 }
 
+bool SessionController::takesOnlyTokenIds() const {
+    return dynamic_cast<const cs::TokenIdTokenizer*>(tokenizer_.get()) != nullptr;
+}
+
 int SessionController::tokenIdFor(const QString& text, QString* error) const {
     auto fail = [&](const QString& why) {
         if (error) *error = why;
@@ -213,7 +219,12 @@ int SessionController::tokenIdFor(const QString& text, QString* error) const {
         return id;
     }
     const std::string utf8 = text.toStdString();
-    const std::vector<int> ids = tokenizer_->encode(utf8);
+    std::vector<int> ids;
+    try {  // a model without a tokenizer takes only ids
+        ids = tokenizer_->encode(utf8);
+    } catch (const std::exception& e) {
+        return fail(QString::fromUtf8(e.what()));
+    }
     if (ids.size() == 1 && ids[0] >= 0 && ids[0] < vocab) return ids[0];
     const int piece = tokenizer_->idOf(utf8);
     if (piece >= 0 && piece < vocab) return piece;
@@ -362,6 +373,8 @@ void SessionController::loadModel(const QString& dir) {
             QDir d(dir);
             if (d.exists("tokenizer.json") || d.exists("vocab.json") || d.exists("tokenizer.model"))
                 tok = cs::loadTokenizer(dir.toStdString());
+            else  // a bare checkpoint still runs, on prompts written as token ids
+                tok = std::make_shared<cs::TokenIdTokenizer>(static_cast<int>(model->config().vocabSize));
             const std::string demo = cs::demoBundleDir();
             if (withDemoSaes && !demo.empty() && sameDir(dir, QString::fromStdString(demo + "/model"))) {
                 QStringList paths;
@@ -465,8 +478,10 @@ void SessionController::run(const RunSettings& settings) {
         r.settings = settings;
         QString error;
         try {
-            if (!tok) throw std::runtime_error("this model directory has no tokenizer");
-            std::vector<int> ids = tok->encodePrompt(settings.prompt.toStdString());
+            // "#1 #403 ..." is an exact sequence of ids, for any model (and the only way to
+            // prompt one without a tokenizer); anything else is text.
+            std::vector<int> ids = cs::promptTokenIds(*tok, settings.prompt.toStdString(),
+                                                      static_cast<int>(model->config().vocabSize));
             if (ids.empty()) throw std::runtime_error("empty prompt");
             // Generation stops at the context; the analysis covers prompt and continuation.
             const SamplingOptions s = samplingFor(settings, static_cast<long>(ids.size()), model->config().nCtx);
@@ -503,7 +518,7 @@ void SessionController::run(const RunSettings& settings) {
             r.generateSeconds = timer.nsecsElapsed() / 1e9;
             std::vector<int> all = ids;
             for (long id : out) all.push_back(static_cast<int>(id));
-            r.continuation = QString::fromStdString(tok->decode(std::vector<int>(all.begin() + ids.size(), all.end())));
+            r.continuation = QString::fromStdString(cs::continuationText(*tok, ids, std::vector<int>(all.begin() + ids.size(), all.end())));
             AnalysisStageCallback onStage;
             if (staged)
                 onStage = [this, ticket, counter](std::shared_ptr<const PromptAnalysis> stage) {

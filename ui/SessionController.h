@@ -84,6 +84,8 @@ public:
     const std::vector<AnalysisSae>& saes() const { return saes_; }
     QStringList saePaths() const { return saePaths_; }
     bool isDemoModel() const;
+    // The model's directory has no tokenizer: prompts are token ids ("#1 #403").
+    bool takesOnlyTokenIds() const;
     // The loaded model and tokenizer, for views that compute from weights (logit effects).
     std::shared_ptr<const Transformer> model() const { return model_; }
     std::shared_ptr<const Tokenizer> tokenizer() const { return tokenizer_; }

@@ -3,6 +3,7 @@
 #include "model/Transformer.h"
 #include "steer/Steering.h"
 #include "steer/SteeringRun.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 
 #include <QCoreApplication>
@@ -38,7 +39,7 @@ std::optional<SteerOutcome> computeSteering(const Transformer& model, const Toke
     out.columns = request.columns;
     QElapsedTimer timer;
     timer.start();
-    const std::vector<int> ids = tok.encodePrompt(request.settings.prompt.toStdString());
+    const std::vector<int> ids = promptTokenIds(tok, request.settings.prompt.toStdString(), static_cast<int>(model.config().vocabSize));
     if (ids.empty()) {
         out.error = QCoreApplication::translate("SteeringJob", "empty prompt");
         return out;
@@ -53,7 +54,7 @@ std::optional<SteerOutcome> computeSteering(const Transformer& model, const Toke
     if (cachedBaseline) {
         out.baseline = *cachedBaseline;
     } else {
-        out.baseline = steeredText(generate(model, out.promptTokens, sampling, nullptr, onToken), &tok);
+        out.baseline = steeredText(out.promptTokens, generate(model, out.promptTokens, sampling, nullptr, onToken), &tok);
         if (stopped) return std::nullopt;
     }
     const std::vector<SteeringSae> steerSaes = steeringSaes(saes);
@@ -66,7 +67,7 @@ std::optional<SteerOutcome> computeSteering(const Transformer& model, const Toke
         } else {
             try {
                 Steering steering(model, steerSaes, plan);
-                text = steeredText(generateSteered(model, out.promptTokens, sampling, steering, onToken), &tok);
+                text = steeredText(out.promptTokens, generateSteered(model, out.promptTokens, sampling, steering, onToken), &tok);
             } catch (const std::exception& e) {
                 error = QString::fromUtf8(e.what()).section('\n', 0, 0);
             }

@@ -3,6 +3,7 @@
 #include "model/Transformer.h"
 #include "sae/SaeAttachment.h"
 #include "steer/SteeringVector.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
 
@@ -231,8 +232,8 @@ void SteeringVectorDialog::make() {
     const QString defaultName = QStringLiteral("%1 - %2").arg(promptA_->text().left(16), promptB_->text().left(16));
     session_->runOnWorker(this, [this, a, b, hookName, defaultName](const Transformer& model, const Tokenizer& tok)
                                     -> std::function<void()> {
-        auto ids = [&tok](const std::string& text) {
-            const std::vector<int> v = tok.encodePrompt(text);
+        auto ids = [&tok, &model](const std::string& text) {
+            const std::vector<int> v = promptTokenIds(tok, text, static_cast<int>(model.config().vocabSize));
             return std::vector<long>(v.begin(), v.end());
         };
         const long skip = tok.prependBos() && tok.bosId() >= 0 ? 1 : 0;

@@ -3,6 +3,7 @@
 
 #include "runtime/DemoBundle.h"
 #include "steer/SteeringRun.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "ui/figures/FigureExport.h"
 #include "ui/figures/HeadlessExport.h"
 
@@ -10,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,11 +21,12 @@ namespace cs::cli {
 namespace {
 
 struct ExportArgs {
-    std::string model = "demo", view, prompt, out, lensToken, db;
+    std::string model = "demo", view, prompt, tokens, out, lensToken, db;
     std::vector<std::string> saes;
     int layer = 0, head = 0, position = -1, newTokens = 0;
     long index = -1;
     CLI::Option* promptOpt = nullptr;
+    CLI::Option* tokensOpt = nullptr;
     CLI::Option* newTokensOpt = nullptr;
     // --view steering
     std::vector<std::string> specs;
@@ -41,6 +44,8 @@ int exportSteering(const ExportArgs& a) {
     PromptArgs prompt;
     prompt.prompt = a.prompt;
     prompt.promptOpt = a.promptOpt;
+    prompt.tokens = a.tokens;
+    prompt.tokensOpt = a.tokensOpt;
     req.prompt = promptIds(prompt, m);
     req.promptText = a.prompt;
     req.sampling = a.sampling.options();
@@ -68,6 +73,9 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->add_option("--view", a->view, "tokens, attention, logit-lens, features, dashboard or steering")->required()
         ->check(CLI::IsMember({"tokens", "attention", "logit-lens", "features", "dashboard", "steering"}));
     a->promptOpt = cmd->add_option("--prompt", a->prompt, "Prompt text (every view but dashboard)")->check(nonEmpty());
+    a->tokensOpt = cmd->add_option("--tokens", a->tokens,
+                                   "Comma-separated token ids instead of --prompt (a model without a tokenizer takes only these)");
+    a->promptOpt->excludes(a->tokensOpt);
     cmd->add_option("--sae", a->saes,
                     "features, steering: an SAE / transcoder path to attach, repeatable (the demo's own with --model demo); "
                     "dashboard: the store's SAE id (optional when it has one)");
@@ -90,8 +98,8 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
     cmd->callback([a, &run] {
         run = [a] {
             prepareOffscreenQt();
-            if (a->view != "dashboard" && a->prompt.empty()) {
-                throw UsageError("--prompt is required for --view " + a->view);
+            if (a->view != "dashboard" && a->prompt.empty() && a->tokensOpt->count() == 0) {
+                throw UsageError("--prompt (or --tokens) is required for --view " + a->view);
             }
             const bool steering = a->view == "steering";
             if (!steering && (!a->specs.empty() || !a->when.empty() || !a->preset.empty())) {
@@ -128,6 +136,16 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
             r.index = a->index;
             r.view = QString::fromStdString(a->view);
             r.prompt = QString::fromStdString(a->prompt);
+            if (a->tokensOpt->count() > 0) {  // the window's own way of writing ids: "#1 #403"
+                std::vector<int> ids;
+                for (long id : parseIdList(a->tokens)) {
+                    if (id < 0 || id > std::numeric_limits<int>::max())
+                        throw UsageError("--tokens: " + std::to_string(id) + " is not a token id (0 or more)");
+                    ids.push_back(static_cast<int>(id));
+                }
+                if (ids.empty()) throw UsageError("--tokens: no ids given");
+                r.prompt = QString::fromStdString(tokenIdPromptText(ids));
+            }
             r.maxNewTokens = a->newTokens;
             r.layer = a->layer;
             r.head = a->head;

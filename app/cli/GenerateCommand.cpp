@@ -1,6 +1,7 @@
 #include "cli/CliCommon.h"
 
 #include "model/Generation.h"
+#include "tokenize/ContinuationText.h"
 
 #include <iostream>
 
@@ -45,8 +46,7 @@ void addGenerateCommand(CLI::App& app, CommandRunner& run) {
             });
             std::string text;
             if (m.tokenizer) {
-                std::vector<int> o(out.begin(), out.end());
-                text = m.tokenizer->decode(o);
+                text = continuationText(*m.tokenizer, ids, out);
             }
             if (a->json) {
                 printJson({{"prompt_tokens", ids}, {"new_tokens", out}, {"text", text}});

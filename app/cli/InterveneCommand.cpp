@@ -7,6 +7,7 @@
 #include "attribution/Attribution.h"
 #include "attribution/GraphIntervention.h"
 #include "sae/SaeLoader.h"
+#include "tokenize/ContinuationText.h"
 #include "util/Error.h"
 
 #include <cstdio>
@@ -130,7 +131,7 @@ void addInterveneCommand(CLI::App& app, CommandRunner& run) {
                     for (long t : ids) s += tokenLabel(m, t);
                     return s;
                 }
-                return m.tokenizer->decode(std::vector<int>(ids.begin(), ids.end()));
+                return continuationText(*m.tokenizer, tokens, ids);
             };
             if (a->json) {
                 nlohmann::json nodes = nlohmann::json::array(), targets = nlohmann::json::array(), top = nlohmann::json::array();

@@ -1,17 +1,18 @@
 #include "steer/SteeringRun.h"
 
+#include "tokenize/ContinuationText.h"
 #include "tokenize/Tokenizer.h"
 
 #include <memory>
 
 namespace cs {
 
-SteeredText steeredText(const std::vector<long>& ids, const Tokenizer* tok) {
+SteeredText steeredText(const std::vector<long>& prompt, const std::vector<long>& ids, const Tokenizer* tok) {
     SteeredText t;
     t.ids = ids;
     if (tok) {
         for (long id : ids) t.texts.push_back(tok->tokenText(static_cast<int>(id)));
-        t.text = tok->decode(std::vector<int>(ids.begin(), ids.end()));
+        t.text = continuationText(*tok, prompt, ids);
     }
     return t;
 }
@@ -24,7 +25,7 @@ SteeringComparison runSteeringComparison(const Transformer& model, const Tokeniz
     SteeringComparison c;
     c.prompt = req.promptText;
     c.promptTokens = req.prompt;
-    c.baseline = steeredText(generate(model, req.prompt, req.sampling, nullptr, onToken), tok);
+    c.baseline = steeredText(req.prompt, generate(model, req.prompt, req.sampling, nullptr, onToken), tok);
     for (size_t i = 0; i < steerings.size(); ++i) {
         if (keepGoing && !keepGoing()) break;
         SteeringColumn col;
@@ -32,7 +33,7 @@ SteeringComparison runSteeringComparison(const Transformer& model, const Tokeniz
         for (const auto& r : req.settings[i].rules)
             if (r.enabled) col.rows.push_back(describeRow(r));
         if (req.settings[i].condition) col.condition = req.settings[i].condition->toString();
-        col.output = steeredText(generateSteered(model, req.prompt, req.sampling, *steerings[i], onToken), tok);
+        col.output = steeredText(req.prompt, generateSteered(model, req.prompt, req.sampling, *steerings[i], onToken), tok);
         c.columns.push_back(std::move(col));
     }
     return c;

@@ -22,8 +22,9 @@ struct SteeringRequest {
     std::vector<std::string> titles;  // per setting; "Setting N" where missing
 };
 
-// Token ids to a SteeredText (texts empty without a tokenizer).
-SteeredText steeredText(const std::vector<long>& ids, const Tokenizer* tok);
+// A continuation's ids to a SteeredText, its text as it reads after `prompt` (texts empty without
+// a tokenizer).
+SteeredText steeredText(const std::vector<long>& prompt, const std::vector<long>& ids, const Tokenizer* tok);
 
 // Checks every setting (throws cs::Error before any generation on a bad row), then generates the
 // baseline and each steered continuation. `keepGoing` is asked after every token; false cancels

@@ -1,6 +1,7 @@
 #include "ui/views/AttentionEdgePanel.h"
 
 #include "sae/Sae.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
 
@@ -160,7 +161,7 @@ void AttentionEdgePanel::run() {
         try {
             std::vector<long> ids = given;
             if (ids.empty())
-                for (int id : tok.encodePrompt(prompt)) ids.push_back(id);
+                for (int id : promptTokenIds(tok, prompt, static_cast<int>(model.config().vocabSize))) ids.push_back(id);
             d = std::make_shared<const AttentionDecomposition>(decomposeAttention(model, tcs, ids, e, options));
             for (long id : ids) tokenTexts.push_back(tok.tokenText(static_cast<int>(id)));
         } catch (const std::exception& ex) {

@@ -2,6 +2,7 @@
 
 #include "attribution/Attribution.h"
 #include "sae/Sae.h"
+#include "tokenize/ContinuationText.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
 #include "util/Error.h"
@@ -213,7 +214,7 @@ void GraphInterventionPanel::run() {
             r = std::make_shared<const InterventionResult>(interveneOnGraph(model, tcs, tokens, ivs, options));
             for (const TargetChange& t : r->targets) targetTexts.push_back(quoted(tok.tokenText(static_cast<int>(t.token))));
             auto text = [&](const std::vector<long>& ids) {
-                return QString::fromStdString(tok.decode(std::vector<int>(ids.begin(), ids.end())));
+                return QString::fromStdString(continuationText(tok, tokens, ids));
             };
             before = text(r->continuationBefore);
             after = text(r->continuationAfter);

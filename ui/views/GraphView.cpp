@@ -6,6 +6,7 @@
 #include "attribution/Subgraph.h"
 #include "model/Transformer.h"
 #include "sae/Sae.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
 #include "ui/views/AttentionEdgePanel.h"
@@ -849,7 +850,7 @@ void GraphView::computeGraph() {
     const QString scan = session_->isDemoModel() ? QStringLiteral("demo") : session_->modelName();
     session_->runOnWorker(this, [self, tcs, cancel, promptText, scan, finish, conn](const Transformer& model,
                                                                                     const Tokenizer& tok) -> std::function<void()> {
-        const std::vector<int> ids = tok.encodePrompt(promptText);
+        const std::vector<int> ids = promptTokenIds(tok, promptText, static_cast<int>(model.config().vocabSize));
         std::vector<long> tokens(ids.begin(), ids.end());
         AttributionOptions o;
         o.progress = [self, cancel](long done, long total) {

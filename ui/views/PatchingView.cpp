@@ -3,6 +3,7 @@
 #include "model/Transformer.h"
 #include "patching/ActivationPatching.h"
 #include "patching/PatchJson.h"
+#include "tokenize/TokenIdPrompt.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/Theme.h"
 #include "ui/views/PatchingPlot.h"
@@ -214,8 +215,8 @@ void PatchingView::runPatching() {
         QString error;
         try {
             PatchRequest r = request;
-            r.cleanIds = tok.encodePrompt(clean);
-            r.corruptedIds = tok.encodePrompt(corrupted);
+            r.cleanIds = promptTokenIds(tok, clean, static_cast<int>(model.config().vocabSize));
+            r.corruptedIds = promptTokenIds(tok, corrupted, static_cast<int>(model.config().vocabSize));
             cleanTexts = tokenTexts(tok, r.cleanIds);
             corruptedTexts = tokenTexts(tok, r.corruptedIds);
             r.positionLabels = cleanTexts;
