@@ -30,6 +30,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -213,6 +214,10 @@ private Q_SLOTS:
         const QString bad = out_ + "/figure.bmp";
         QVERIFY(f.window.exportView(f.window.attentionView(), bad).contains(bad));
         QVERIFY(!QFile::exists(bad));
+        // A folder that is not there: the error says so, and nothing is left behind.
+        const QString nowhere = out_ + "/no-such-folder/figure.svg";
+        const QString why = f.window.exportView(f.window.attentionView(), nowhere);
+        QVERIFY2(why.contains(nowhere) && why.contains("No such file or directory"), qPrintable(why));
     }
 
     void cancelledRunLeavesThePreviousResult() {
@@ -414,6 +419,56 @@ private Q_SLOTS:
         QVERIFY(!time->text().contains("context"));
     }
 
+    // A bare checkpoint (no tokenizer files) opens with a prompt of token ids and runs; ids work
+    // for any model; after a model change no plot keeps the old prompt's labels or layers.
+    void aModelWithoutATokenizerTakesTokenIds() {
+        const std::string bare = makeTempDir("gui-bare");
+        runReference("make_random_model.py", "--arch gpt2 --seed 33 --layers 3 --d-model 32 --heads 2 --vocab 256 --ctx 64 --out " + shellQuote(bare));
+        Fixture f(dir_);
+        QVERIFY(!f.window.attentionView()->plot()->columnLabels().isEmpty());
+        QSignalSpy finished(&f.session, &SessionController::runFinished);
+        QSignalSpy failed(&f.session, &SessionController::failed);
+        f.window.openModel(QString::fromStdString(bare));
+        QVERIFY(finished.wait(30000));
+        QVERIFY(f.session.takesOnlyTokenIds());
+        QVERIFY2(f.window.currentSettings().prompt.startsWith('#'), qPrintable(f.window.currentSettings().prompt));
+        QCOMPARE(f.session.result().analysis->layers, 3);
+        // Ids as typed, labelled as ids, the continuation written as ids too.
+        RunSettings s = f.window.currentSettings();
+        s.prompt = "#5 #17  #200";
+        s.maxNewTokens = 2;
+        f.window.applySettings(s);
+        f.window.runPrompt();
+        QVERIFY(finished.wait(30000));
+        const RunResult& r = f.session.result();
+        QCOMPARE(r.analysis->promptLength, 3);
+        QCOMPARE(r.analysis->ids[0], 5);
+        QCOMPARE(r.analysis->ids[2], 200);
+        QCOMPARE(f.window.tokenView()->chipText(1), QString("#17"));
+        QVERIFY2(QRegularExpression("^ #\\d+ #\\d+$").match(r.continuation).hasMatch(), qPrintable(r.continuation));
+        // Text cannot run here, and an id outside the vocabulary is named.
+        for (const char* bad : {"Once upon a time", "#300"}) {
+            s.prompt = bad;
+            f.window.applySettings(s);
+            f.window.runPrompt();
+            QVERIFY(failed.wait(30000));
+            const QString why = failed.last().at(0).toString();
+            QVERIFY2(why.contains(s.prompt.startsWith('#') ? "#300" : "token ids"), qPrintable(why));
+        }
+        QCOMPARE(f.session.result().analysis->ids[0], 5);  // the last good run stays
+        // Back to a model with a tokenizer and no prompt to run: the plots are empty, not the
+        // 3-layer model's prompt.
+        s.prompt.clear();
+        f.window.applySettings(s);
+        QSignalSpy loaded(&f.session, &SessionController::modelLoaded);
+        f.window.openModel(QString::fromStdString(dir_));
+        QVERIFY(loaded.wait(30000));
+        QVERIFY(f.window.attentionView()->plot()->columnLabels().isEmpty());
+        QVERIFY(f.window.logitLensView()->plot()->rowLabels().isEmpty());
+        QVERIFY(!f.session.takesOnlyTokenIds());
+        QSettings().setValue("prompt", "Once upon a time");  // the next fixture's first run must run
+    }
+
     void helpNamesTheVersionAndEveryShortcut() {
         SessionController session;
         MainWindow window(&session);
@@ -562,8 +617,7 @@ private Q_SLOTS:
         LogitLensView* view = f.window.logitLensView();
         HeatmapPlot* plot = view->plot();
         const cs::PromptAnalysis* a = f.session.analysis();
-        const int T = a->length(), shown = LogitLensView::kMaxShownPositions, R = a->lens->rows();
-        QVERIFY(T > 3 * shown);
+        const int T = a->length(), R = a->lens->rows();
         std::shared_ptr<const cs::Tokenizer> tok = cs::loadTokenizer(longDir_);
         cs::AnalysisOptions eager;
         eager.eagerLens = true;
@@ -576,7 +630,13 @@ private Q_SLOTS:
         };
         // The last token is selected: the screen ends there, and that is all the lens computed.
         QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
-        QCOMPARE(view->shownPositions(), shown);
+        // As many positions as fit the dock with room for each label, within the limits.
+        const int shown = view->shownPositions();
+        QVERIFY2(shown >= LogitLensView::kMinShownPositions && shown <= LogitLensView::kMaxShownPositions,
+                 qPrintable(QString::number(shown)));
+        QVERIFY2(shown == LogitLensView::kMinShownPositions || plot->width() / shown >= LogitLensView::kMinCellWidth,
+                 qPrintable(QString("%1 positions in %2 px").arg(shown).arg(plot->width())));
+        QVERIFY(T > 3 * shown);
         QCOMPARE(view->firstShownPosition(), T - shown);
         QVERIFY(view->positionScroll()->isVisible());
         QCOMPARE(a->lens->computedCount(), shown);
@@ -598,8 +658,16 @@ private Q_SLOTS:
         QVERIFY(a->lens->computedCount() < T);
         QVERIFY(!view->hoverText(pos, 1).contains("computing"));
         // A figure shows the screen's positions, complete.
-        QCOMPARE(view->figureSize().width(), 1400 + 170);
+        QCOMPARE(view->figureSize().width(), std::clamp(shown * 22, 300, 1400) + 170);
         QCOMPARE(f.window.exportView(view, out_ + "/long-lens.png"), QString());
+        // A narrower dock shows fewer positions, the selected one still on screen.
+        const int wide = plot->width();
+        plot->parentWidget()->setFixedWidth(plot->parentWidget()->width() / 2);
+        QTRY_VERIFY(plot->width() < wide);
+        QTRY_VERIFY2(view->shownPositions() == LogitLensView::kMinShownPositions || view->shownPositions() < shown,
+                     qPrintable(QString("%1 positions in %2 px").arg(view->shownPositions()).arg(plot->width())));
+        QVERIFY(view->firstShownPosition() <= pos && pos < view->firstShownPosition() + view->shownPositions());
+        QTRY_VERIFY_WITH_TIMEOUT(view->isFilled(), 20000);
     }
 
     // Past the byte budget a run holds no attention pattern: the picked head is computed on the

@@ -2,6 +2,7 @@
 
 #include "ui/figures/FigureSource.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QImage>
 #include <QPageSize>
@@ -30,6 +31,11 @@ QString exportFigure(FigureSource& source, const QString& path) {
     // Written to a temporary file and renamed on success: a failed export never leaves half a file
     // over an existing figure.
     const QString tmp = path + ".part";
+    {  // The usual reasons (no such folder, no permission) said before any painting.
+        QFile probe(tmp);
+        if (!probe.open(QIODevice::WriteOnly))
+            return QObject::tr("%1: could not write the figure: %2").arg(path, probe.errorString());
+    }
     bool ok = false;
     // Vector devices: QCustomPlot must not cache text or plots as pixmaps there.
     auto paintVector = [&](QPaintDevice* device) {
@@ -71,12 +77,15 @@ QString exportFigure(FigureSource& source, const QString& path) {
     }
     if (!ok || !QFileInfo(tmp).exists() || QFileInfo(tmp).size() == 0) {
         QFile::remove(tmp);
-        return QObject::tr("%1: could not write the figure").arg(path);
+        return QObject::tr("%1: could not write the figure: the %2 writer failed on %3 (is the disk full?)")
+            .arg(path, format.toUpper(), tmp);
     }
     QFile::remove(path);
-    if (!QFile::rename(tmp, path)) {
+    QFile written(tmp);
+    if (!written.rename(path)) {
+        const QString why = written.errorString();
         QFile::remove(tmp);
-        return QObject::tr("%1: could not write the figure").arg(path);
+        return QObject::tr("%1: could not write the figure: %2").arg(path, why);
     }
     return {};
 }

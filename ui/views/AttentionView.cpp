@@ -162,6 +162,8 @@ void AttentionView::draw() {
     if (!a || !a->hasAttention()) {
         followed_ = -1;
         plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
+        plot_->setColumnLabels({}, tr("key"));  // nothing of another model's prompt stays
+        plot_->setRowLabels({}, tr("query"));
         title_->setText(tr("No run yet"));
         top_->setRowCount(0);
         plot_->replot();

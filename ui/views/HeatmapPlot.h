@@ -29,6 +29,8 @@ public:
     int shownColumns() const { return colCount_ > 0 ? std::min(colCount_, cols_) : cols_; }
     void setColumnLabels(const QStringList& labels, const QString& title);
     void setRowLabels(const QStringList& labels, const QString& title);
+    const QStringList& columnLabels() const { return colLabels_; }
+    const QStringList& rowLabels() const { return rowLabels_; }
     void setScaleLabel(const QString& label);
     void setRowsTopDown(bool topDown);
     void highlightRow(int row);     // -1 hides

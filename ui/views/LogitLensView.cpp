@@ -23,6 +23,8 @@ namespace cs::ui {
 
 namespace {
 constexpr int kTableTop = 5;
+// The row labels ("resid 3"), the colour scale and its title beside the cells.
+constexpr int kLabelsAndScaleWidth = 170;
 }
 
 LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWidget(parent), session_(session) {
@@ -49,7 +51,7 @@ LogitLensView::LogitLensView(SessionController* session, QWidget* parent) : QWid
     plot_ = new HeatmapPlot(top);
     plot_->setObjectName("logitLensPlot");
     plot_->setRowsTopDown(false);  // embeddings at the bottom, the output at the top
-    plot_->setScaleLabel(tr("P(actual next token)"));
+    plot_->setScaleLabel(tr("P(next token)"));  // short: the colour bar's title runs along its height
     plot_->installEventFilter(this);  // the wheel scrolls along the positions
     scroll_ = new QScrollBar(Qt::Horizontal, top);
     scroll_->setObjectName("lensPositionScroll");
@@ -132,6 +134,15 @@ bool LogitLensView::eventFilter(QObject* watched, QEvent* event) {
         QCoreApplication::sendEvent(scroll_, event);
         return true;
     }
+    // A wider or narrower dock shows more or fewer positions, the selected one kept on screen.
+    if (watched == plot_ && (event->type() == QEvent::Resize || event->type() == QEvent::Show) && shown_ &&
+        shown_->lens && shownPositions() != placedCount_) {
+        const int pos = session_->selection().position;
+        const int count = shownPositions();
+        placeWindow(pos >= 0 && (pos < first_ || pos >= first_ + count) ? pos - count / 2 : first_);
+        plot_->replot(QCustomPlot::rpQueuedReplot);
+        requestWanted();
+    }
     return QWidget::eventFilter(watched, event);
 }
 
@@ -149,7 +160,12 @@ void LogitLensView::trackTyped() {
 }
 
 int LogitLensView::shownPositions() const {
-    return shown_ ? std::min(shown_->length(), kMaxShownPositions) : 0;
+    if (!shown_) return 0;
+    const int most = std::min(shown_->length(), kMaxShownPositions);
+    // Off screen (a headless figure, a hidden tab) there is no width to fit.
+    if (!plot_->isVisible()) return most;
+    const int cellsWidth = plot_->width() - kLabelsAndScaleWidth;
+    return std::min(most, std::max(kMinShownPositions, cellsWidth / kMinCellWidth));
 }
 
 float LogitLensView::shownProbability(int row, int pos) const {
@@ -198,6 +214,8 @@ void LogitLensView::rebuild() {
         tracked_.clear();
         plot_->setColumnWindow(0, 0);
         plot_->setMatrix(0, 0, [](int, int) { return 0.0; }, 0, 1);
+        plot_->setColumnLabels({}, tr("position (predicting the token after it)"));  // nor its layers
+        plot_->setRowLabels({}, tr("residual stream after"));
         scroll_->hide();
         title_->setText(tr("No run yet"));
         table_->setRowCount(0);
@@ -216,7 +234,7 @@ void LogitLensView::rebuild() {
                             .arg(trackedLabel.toHtmlEscaped())
                             .arg(shownToken_));
     } else {
-        plot_->setScaleLabel(tr("P(actual next token)"));
+        plot_->setScaleLabel(tr("P(next token)"));
         title_->setText(tr("<b>Logit lens</b> &nbsp; probability of the actual next token, by layer"));
     }
     refreshCells();
@@ -243,6 +261,7 @@ void LogitLensView::refreshCells() {
 
 void LogitLensView::placeWindow(int first) {
     const int T = shown_ ? shown_->length() : 0, count = shownPositions();
+    placedCount_ = count;
     first_ = std::clamp(first, 0, std::max(0, T - count));
     const bool windowed = count < T;
     plot_->setColumnWindow(first_, windowed ? count : 0);

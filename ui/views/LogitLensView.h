@@ -32,6 +32,10 @@ public:
     // GPT-2's 50k vocabulary costs about 8 ms a position on the project's 2-core machine: a screen
     // of 64 is half a second of worker time (bench_views), and 64 columns still fit a label each.
     static constexpr int kMaxShownPositions = 64;
+    // Fewer where the dock is narrow: a column keeps room for its rotated label (at 128 tokens in
+    // a 400 px dock, 64 columns were 2 px cells with every other label cut off).
+    static constexpr int kMinCellWidth = 14;
+    static constexpr int kMinShownPositions = 8;
     // Positions per worker job after the selected one: the heatmap fills in a few columns at a
     // time, and a scroll or a new selection stops the old request within one job. Each job reads
     // the whole unembedding matrix once (154 MB for GPT-2 small), so jobs are not made smaller.
@@ -85,6 +89,7 @@ private:
     std::shared_ptr<const PromptAnalysis> shown_;  // what the heatmap and table are drawn from
     std::vector<const LensColumn*> columns_;       // shown_'s computed columns at the last draw
     int first_ = 0;      // first position on screen
+    int placedCount_ = 0;  // shownPositions() when the window was last placed (a resize changes it)
     int followed_ = -1;  // the selected position the column outline and table were made for
     int shownToken_ = -1;
     std::vector<std::vector<float>> tracked_;  // [row][t] for shownToken_ >= 0 (NaN where not computed)
