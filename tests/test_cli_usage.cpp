@@ -137,6 +137,28 @@ private Q_SLOTS:
         QVERIFY2(users.out.find("OMP_WAIT_POLICY=active") != std::string::npos, users.out.c_str());
     }
 
+    // A figure written headless prints its one JSON line and nothing on stderr, and the window
+    // (offscreen here, where Qt warns about size hints and XDG_RUNTIME_DIR) prints nothing
+    // either: Qt's own warnings stay off the terminal (CIRCUITSCOPE_QT_MESSAGES=1 shows them).
+    void qtWarningsStayOffTheTerminal() {
+        const std::string out = dir_ + "/clean.svg";
+        const Result r = cli("export --model demo --view attention --prompt 'Once upon a time' --out " + shellQuote(out),
+                             kNoDisplay);
+        QVERIFY2(r.rc == 0, describe("export", r).c_str());
+        QVERIFY2(r.err.empty(), ("stderr: " + r.err).c_str());
+        QVERIFY(r.out.find("clean.svg") != std::string::npos);
+        const std::string window = "--model demo --size 640x480 --screenshot " + shellQuote(dir_ + "/shot.png") +
+                                   " --screenshot-delay 200";
+        const std::string env = "env -u XDG_RUNTIME_DIR QT_QPA_PLATFORM=offscreen XDG_CONFIG_HOME=" +
+                                shellQuote(dir_ + "/config") + " XDG_DATA_HOME=" + shellQuote(dir_ + "/data");
+        const Result quiet = cli(window, env);
+        QVERIFY2(quiet.rc == 0, describe(window, quiet).c_str());
+        QVERIFY2(quiet.err.empty(), ("stderr: " + quiet.err).c_str());
+        // The same launch with Qt's messages asked for shows them: the check above can fail.
+        const Result loud = cli(window, env + " CIRCUITSCOPE_QT_MESSAGES=1");
+        QVERIFY2(loud.err.find("propagateSizeHints") != std::string::npos, ("stderr: " + loud.err).c_str());
+    }
+
     void tokenizeTakesDemo() {
         const Result r = cli("tokenize --tokenizer demo --text hi --json");
         QVERIFY2(r.rc == 0, describe("tokenize --tokenizer demo", r).c_str());

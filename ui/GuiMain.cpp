@@ -3,6 +3,7 @@
 #include "runtime/DemoBundle.h"
 #include "runtime/Threads.h"
 #include "ui/MainWindow.h"
+#include "ui/QtMessages.h"
 #include "ui/SessionController.h"
 #include "ui/Theme.h"
 #include "ui/views/AttentionView.h"
@@ -42,6 +43,7 @@ int runGui(int argc, char** argv) {
     }
     int qtArgc = static_cast<int>(args.size());
     args.push_back(nullptr);
+    keepQtWarningsOffTheTerminal();
     QApplication app(qtArgc, args.data());
     app.setWindowIcon(QIcon(QStringLiteral(":/circuitscope.svg")));
     QApplication::setOrganizationName("Circuitscope");

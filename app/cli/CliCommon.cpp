@@ -2,6 +2,7 @@
 
 #include "model/ModelLoader.h"
 #include "runtime/DemoBundle.h"
+#include "ui/QtMessages.h"
 #include "util/Error.h"
 
 #include <filesystem>
@@ -172,6 +173,7 @@ void printJson(const nlohmann::json& j) {
 #include <cstdlib>
 namespace cs::cli {
 void prepareOffscreenQt() {
+    ui::keepQtWarningsOffTheTerminal();
     // No display needed: Qt's offscreen platform renders the same widgets.
     if (!std::getenv("QT_QPA_PLATFORM")) setenv("QT_QPA_PLATFORM", "offscreen", 1);
     // Qt wants a private runtime directory and warns on every run without one (as root
