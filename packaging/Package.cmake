@@ -30,6 +30,17 @@ endif()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${CS_MAN_PAGE}")
 install(FILES "${CS_MAN_PAGE_GZ}" DESTINATION share/man/man1)
 
+# What Debian policy asks of every package: the copyright file, and the changelog compressed.
+install(FILES "${PROJECT_SOURCE_DIR}/packaging/copyright" DESTINATION share/doc/circuitscope)
+set(CS_CHANGELOG_GZ "${CMAKE_BINARY_DIR}/packaging/changelog.gz")
+execute_process(COMMAND gzip -9 -n -c "${PROJECT_SOURCE_DIR}/packaging/changelog" OUTPUT_FILE "${CS_CHANGELOG_GZ}"
+                RESULT_VARIABLE cs_gzip_status)
+if(NOT cs_gzip_status EQUAL 0)
+  message(FATAL_ERROR "packaging: gzip failed on packaging/changelog")
+endif()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/packaging/changelog")
+install(FILES "${CS_CHANGELOG_GZ}" DESTINATION share/doc/circuitscope)
+
 # `cpack` packages what is already built: dev.sh builds first, and the suite's test_deb must not
 # start a build of every target from inside ctest. (Without this, CMake makes `install`, which
 # CPack runs, depend on `all`.)

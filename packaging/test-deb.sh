@@ -54,6 +54,7 @@ echo "test-deb: $DEB ($(du -h "$DEB" | cut -f1))"
 # 2. What it holds and what it asks for.
 dpkg-deb -c "$DEB" | awk '{print $NF}' | sed 's|^\./|/|' >"$work/contents"
 for f in /usr/bin/circuitscope /usr/libexec/circuitscope-main /usr/lib/circuitscope/libcircuitscope_spm.so \
+         /usr/share/doc/circuitscope/copyright /usr/share/doc/circuitscope/changelog.gz \
          /usr/share/circuitscope/demo/model/config.json /usr/share/circuitscope/demo/model/tokenizer.model \
          /usr/share/circuitscope/demo/model-dog/model.safetensors \
          /usr/share/circuitscope/demo/saes/res-L0/cfg.json /usr/share/circuitscope/demo/saes/tc-L3/cfg.json \
