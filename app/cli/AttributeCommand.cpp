@@ -9,8 +9,6 @@
 #include "ui/figures/HeadlessExport.h"
 #include "util/Error.h"
 
-#include <QApplication>
-
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -113,11 +111,7 @@ void addAttributeCommand(CLI::App& app, CommandRunner& run) {
             graph = pruneGraph(graph, static_cast<float>(a->nodeThreshold), static_cast<float>(a->edgeThreshold));
             if (figure) {
                 // Qt starts only now, to draw: the graph is computed (or read) without it.
-                prepareOffscreenQt();
-                int argc = 1;
-                char name[] = "circuitscope";
-                char* argv[] = {name, nullptr};
-                QApplication qapp(argc, argv);
+                OffscreenApplication qapp;
                 const QString error = ui::exportGraphFigure(graph, QString::fromStdString(a->out));
                 if (!error.isEmpty()) throw Error(error.toStdString());
             } else {

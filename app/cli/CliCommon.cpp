@@ -5,6 +5,8 @@
 #include "ui/QtMessages.h"
 #include "util/Error.h"
 
+#include <QApplication>
+
 #include <filesystem>
 
 #include <sys/stat.h>
@@ -172,6 +174,13 @@ void printJson(const nlohmann::json& j) {
 #include <unistd.h>
 #include <cstdlib>
 namespace cs::cli {
+OffscreenApplication::OffscreenApplication() {
+    prepareOffscreenQt();
+    app_ = std::make_unique<QApplication>(argc_, argv_);
+}
+
+OffscreenApplication::~OffscreenApplication() = default;
+
 void prepareOffscreenQt() {
     ui::keepQtWarningsOffTheTerminal();
     // No display needed: Qt's offscreen platform renders the same widgets.

@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+class QApplication;
+
 #include <atomic>
 #include <memory>
 #include <stdexcept>
@@ -102,6 +104,20 @@ std::atomic<bool>& interruptFlag();
 // Before a headless QApplication: Qt's offscreen platform (unless QT_QPA_PLATFORM is set) and a
 // private runtime directory, so scripted figure output needs no display and prints no warnings.
 void prepareOffscreenQt();
+
+// The QApplication a command draws its figure with, offscreen (prepareOffscreenQt() included).
+// Made only once the work is done: computing needs no Qt.
+class OffscreenApplication {
+public:
+    OffscreenApplication();
+    ~OffscreenApplication();
+
+private:
+    int argc_ = 1;
+    char name_[13] = "circuitscope";
+    char* argv_[2] = {name_, nullptr};
+    std::unique_ptr<QApplication> app_;
+};
 
 }  // namespace cs::cli
 

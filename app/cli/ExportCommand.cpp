@@ -7,8 +7,6 @@
 #include "ui/figures/FigureExport.h"
 #include "ui/figures/HeadlessExport.h"
 
-#include <QApplication>
-
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -51,10 +49,7 @@ int exportSteering(const ExportArgs& a) {
     req.sampling = a.sampling.options();
     req.settings = {plan};
     const SteeringComparison c = runSteeringComparison(*m.model, m.tokenizer.get(), req);
-    int argc = 1;
-    char name[] = "circuitscope";
-    char* argv[] = {name, nullptr};
-    QApplication qapp(argc, argv);
+    OffscreenApplication qapp;
     const QString error = ui::exportSteeringComparison(c, QString::fromStdString(a.out));
     if (!error.isEmpty()) {
         std::fprintf(stderr, "circuitscope: error: %s\n", qPrintable(error));
@@ -121,10 +116,7 @@ void addExportCommand(CLI::App& app, CommandRunner& run) {
                 return 1;
             }
             if (steering) return exportSteering(*a);
-            int argc = 1;
-            char name[] = "circuitscope";
-            char* argv[] = {name, nullptr};
-            QApplication qapp(argc, argv);
+            OffscreenApplication qapp;
             ui::HeadlessExportRequest r;
             if (a->view != "dashboard") r.modelDir = QString::fromStdString(resolveModelDir(a->model));
             for (const std::string& p : a->saes) r.saePaths << QString::fromStdString(p);

@@ -9,8 +9,6 @@
 #include "ui/figures/PatchingFigure.h"
 #include "util/Error.h"
 
-#include <QApplication>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -141,11 +139,7 @@ void addPatchCommand(CLI::App& app, CommandRunner& run) {
             const PatchGrid g = runActivationPatching(*m.model, r);
             if (figure) {
                 // Qt starts only now, to draw: the grid is computed without it.
-                prepareOffscreenQt();
-                int argc = 1;
-                char name[] = "circuitscope";
-                char* argv[] = {name, nullptr};
-                QApplication qapp(argc, argv);
+                OffscreenApplication qapp;
                 const QString error = ui::exportPatchingFigure(g, clean, corrupted, QString::fromStdString(a->out));
                 if (!error.isEmpty()) throw Error(error.toStdString());
             }
