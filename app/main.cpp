@@ -4,6 +4,7 @@
 #include "runtime/Threads.h"
 #include "runtime/Version.h"
 #include "ui/GuiMain.h"
+#include "ui/GuiOptions.h"
 
 #include <c10/util/Exception.h>
 
@@ -25,27 +26,10 @@ int usageError(const std::string& message) {
     return 2;
 }
 
-// The window's launch options (ui/GuiMain.cpp parses them). One list: the argv scan that picks
-// window or subcommand, its check for unknown options, and the --help paragraph all read it.
-struct GuiOption {
-    const char* name;
-    const char* value;  // nullptr: a flag
-};
-const std::vector<GuiOption>& guiOptions() {
-    static const std::vector<GuiOption> options = {
-        {"--model", "DIR|demo"},       {"--session", "FILE"},         {"--dtype", "auto|f32|bf16"},
-        {"--threads", "N"},            {"--theme", "light|dark"},     {"--size", "WxH"},
-        {"--position", "N"},           {"--open-feature", "SAE:INDEX"}, {"--steer-preset", "FILE"},
-        {"--open-graph", "FILE"},      {"--patch", "CLEAN|CORRUPTED|ANSWER|WRONG"},
-        {"--compare", "DIR|demo-dog"}, {"--screenshot", "FILE"},      {"--screenshot-view", "VIEW"},
-        {"--screenshot-delay", "MS"},  {"--quit-after-first-run", nullptr},
-    };
-    return options;
-}
-
-const GuiOption* findGuiOption(const std::string& name) {
-    for (const auto& o : guiOptions())
-        if (name == o.name) return &o;
+// The window's options (ui/GuiOptions: one table, also what ui/GuiMain.cpp parses).
+const cs::ui::GuiOption* findGuiOption(const std::string& name) {
+    for (const auto& o : cs::ui::guiOptions())
+        if (name == std::string("--") + o.name) return &o;
     return nullptr;
 }
 
@@ -53,8 +37,8 @@ std::string guiUsage() {
     std::string s = "Without a subcommand, circuitscope opens the window (the model given, else the last one used, "
                     "else the demo):\n  circuitscope";
     size_t column = s.size() - s.rfind('\n');
-    for (const auto& o : guiOptions()) {
-        const std::string item = std::string(" [") + o.name + (o.value ? std::string(" ") + o.value : "") + "]";
+    for (const auto& o : cs::ui::guiOptions()) {
+        const std::string item = std::string(" [--") + o.name + (o.value ? std::string(" ") + o.value : "") + "]";
         if (column + item.size() > 100) {
             s += "\n              ";
             column = 14;
@@ -86,7 +70,7 @@ LaunchMode scanArguments(int argc, char** argv) {
         }
         const size_t eq = a.find('=');
         const std::string name = a.substr(0, eq);
-        const GuiOption* o = findGuiOption(name);
+        const cs::ui::GuiOption* o = findGuiOption(name);
         if (!o) {
             if (unknown.empty()) unknown = a;
             continue;

@@ -2,6 +2,7 @@
 
 #include "runtime/DemoBundle.h"
 #include "runtime/Threads.h"
+#include "ui/GuiOptions.h"
 #include "ui/MainWindow.h"
 #include "ui/QtMessages.h"
 #include "ui/SessionController.h"
@@ -50,43 +51,26 @@ int runGui(int argc, char** argv) {
     QApplication::setApplicationName("circuitscope");
     QCommandLineParser parser;
     parser.addHelpOption();
-    QCommandLineOption modelOpt("model", "Hugging Face model directory to open, or 'demo'", "DIR");
-    QCommandLineOption threadsOpt("threads", "Compute threads", "N");
-    QCommandLineOption themeOpt("theme", "light or dark", "NAME");
-    // For the README's screenshots and for checking a real window by eye: grab the window (or one
-    // view) once the first run has finished, save it, and quit.
-    QCommandLineOption shotOpt("screenshot", "Save the window to FILE after the first run, then quit", "FILE");
-    QCommandLineOption shotViewOpt("screenshot-view",
-                                   "With --screenshot: grab only tokens, attention, logit-lens, features, dashboard, steering, graph, patching or diff", "VIEW");
-    QCommandLineOption shotDelayOpt("screenshot-delay", "With --screenshot: wait MS after the first run (default 500)", "MS");
-    QCommandLineOption featureOpt("open-feature", "After the first run, open the dashboard of SAE:INDEX (and select that feature)",
-                                  "SAE:INDEX");
-    QCommandLineOption presetOpt("steer-preset", "After the first run, load this steering preset into the Steering dock", "FILE");
-    QCommandLineOption graphOpt("open-graph", "After the first run, open this attribution graph file in the graph dock", "FILE");
-    QCommandLineOption compareOpt("compare", "After the first run, compare the model with this checkpoint (or demo-dog) in the Model diff dock", "DIR");
-    QCommandLineOption patchOpt("patch", "After the first run, run the Patching dock on CLEAN|CORRUPTED|ANSWER|WRONG", "PROMPTS");
-    QCommandLineOption positionOpt("position", "After the first run, select token POSITION", "POSITION");
-    QCommandLineOption sizeOpt("size", "Window size WxH", "WxH");
-    QCommandLineOption dtypeOpt("dtype", "Hold weight matrices as auto (stored), f32 or bf16 (this run only)", "DTYPE");
-    // For the start-up benchmark: quit as soon as the first run is on screen.
-    QCommandLineOption quitOpt("quit-after-first-run", "Quit once the first run has been shown");
-    for (const auto* o : {&modelOpt, &threadsOpt, &themeOpt, &shotOpt, &shotViewOpt, &shotDelayOpt, &featureOpt, &positionOpt, &presetOpt, &graphOpt, &patchOpt, &compareOpt, &sizeOpt, &dtypeOpt, &quitOpt}) parser.addOption(*o);
+    for (const GuiOption& o : guiOptions()) {
+        if (o.value) parser.addOption(QCommandLineOption(o.name, o.help, o.value));
+        else parser.addOption(QCommandLineOption(o.name, o.help));
+    }
     parser.process(app);
 
-    cs::setComputeThreads(parser.value(threadsOpt).toInt());
-    applyTheme(themeFromName(parser.isSet(themeOpt) ? parser.value(themeOpt) : QSettings().value("theme", "light").toString()));
+    cs::setComputeThreads(parser.value(QStringLiteral("threads")).toInt());
+    applyTheme(themeFromName(parser.isSet(QStringLiteral("theme")) ? parser.value(QStringLiteral("theme")) : QSettings().value("theme", "light").toString()));
 
     SessionController session;
     MainWindow window(&session);
-    if (parser.isSet(sizeOpt)) {
-        const QStringList wh = parser.value(sizeOpt).split('x');
+    if (parser.isSet(QStringLiteral("size"))) {
+        const QStringList wh = parser.value(QStringLiteral("size")).split('x');
         if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
     } else if (!QSettings().contains("geometry")) {
         window.resize(1280, 820);
     }
-    if (parser.isSet(dtypeOpt)) {
+    if (parser.isSet(QStringLiteral("dtype"))) {
         try {
-            window.setWeightPrecision(cs::parseWeightPrecision(parser.value(dtypeOpt).toStdString()));
+            window.setWeightPrecision(cs::parseWeightPrecision(parser.value(QStringLiteral("dtype")).toStdString()));
         } catch (const std::exception& e) {
             std::fprintf(stderr, "--dtype: %s\n", e.what());
             return 2;
@@ -100,7 +84,7 @@ int runGui(int argc, char** argv) {
             return 1;
         }
     } else {
-        QString dir = parser.value(modelOpt);
+        QString dir = parser.value(QStringLiteral("model"));
         const std::string demo = cs::demoBundleDir();
         const QString demoModel = demo.empty() ? QString() : QString::fromStdString(demo + "/model");
         if (dir == "demo") dir = demoModel;
@@ -116,9 +100,9 @@ int runGui(int argc, char** argv) {
             fn();
         });
     };
-    if (parser.isSet(featureOpt) || parser.isSet(positionOpt)) {
-        const QString feature = parser.value(featureOpt);
-        const int position = parser.isSet(positionOpt) ? parser.value(positionOpt).toInt() : -1;
+    if (parser.isSet(QStringLiteral("open-feature")) || parser.isSet(QStringLiteral("position"))) {
+        const QString feature = parser.value(QStringLiteral("open-feature"));
+        const int position = parser.isSet(QStringLiteral("position")) ? parser.value(QStringLiteral("position")).toInt() : -1;
         afterFirstRun([&window, &session, feature, position] {
             if (position >= 0) session.selectPosition(position);
             const int colon = feature.lastIndexOf(':');
@@ -134,8 +118,8 @@ int runGui(int argc, char** argv) {
             }
         });
     }
-    if (parser.isSet(presetOpt)) {
-        const QString preset = parser.value(presetOpt);
+    if (parser.isSet(QStringLiteral("steer-preset"))) {
+        const QString preset = parser.value(QStringLiteral("steer-preset"));
         afterFirstRun([&window, preset] {
             const QString error = window.steeringView()->loadPreset(preset);
             if (!error.isEmpty()) std::fprintf(stderr, "%s\n", qPrintable(error));
@@ -143,8 +127,8 @@ int runGui(int argc, char** argv) {
             window.steeringDock()->raise();
         });
     }
-    if (parser.isSet(graphOpt)) {
-        const QString graph = parser.value(graphOpt);
+    if (parser.isSet(QStringLiteral("open-graph"))) {
+        const QString graph = parser.value(QStringLiteral("open-graph"));
         afterFirstRun([&window, graph] {
             const QString error = window.graphView()->openGraph(graph);
             if (!error.isEmpty()) std::fprintf(stderr, "%s\n", qPrintable(error));
@@ -152,8 +136,8 @@ int runGui(int argc, char** argv) {
             window.graphDock()->raise();
         });
     }
-    if (parser.isSet(patchOpt)) {
-        const QStringList parts = parser.value(patchOpt).split('|');
+    if (parser.isSet(QStringLiteral("patch"))) {
+        const QStringList parts = parser.value(QStringLiteral("patch")).split('|');
         afterFirstRun([&window, parts] {
             if (parts.size() == 4) window.patchingView()->setPrompts(parts[0], parts[1], parts[2], parts[3]);
             window.patchingDock()->show();
@@ -161,22 +145,22 @@ int runGui(int argc, char** argv) {
             window.patchingView()->runPatching();
         });
     }
-    if (parser.isSet(compareOpt)) {
-        const QString dir = parser.value(compareOpt);
+    if (parser.isSet(QStringLiteral("compare"))) {
+        const QString dir = parser.value(QStringLiteral("compare"));
         afterFirstRun([&window, dir] {
             window.diffView()->shadeCheck()->setChecked(true);
             window.compareWith(dir);
         });
     }
-    if (parser.isSet(quitOpt)) {
+    if (parser.isSet(QStringLiteral("quit-after-first-run"))) {
         QObject::connect(&session, &SessionController::runFinished, &window, [&window] {
             window.repaint();
             QApplication::exit(0);
         });
         QObject::connect(&session, &SessionController::failed, &window, [] { QApplication::exit(1); });
     }
-    if (parser.isSet(shotOpt)) {
-        const QString file = parser.value(shotOpt), view = parser.value(shotViewOpt);
+    if (parser.isSet(QStringLiteral("screenshot"))) {
+        const QString file = parser.value(QStringLiteral("screenshot")), view = parser.value(QStringLiteral("screenshot-view"));
         auto shoot = [&window, file, view] {
             QWidget* w = &window;
             if (view == "tokens") w = window.tokenView()->parentWidget()->parentWidget();  // the scroll area
@@ -191,7 +175,7 @@ int runGui(int argc, char** argv) {
             w->grab().save(file);
             QApplication::quit();
         };
-        const int delay = parser.isSet(shotDelayOpt) ? parser.value(shotDelayOpt).toInt() : 500;
+        const int delay = parser.isSet(QStringLiteral("screenshot-delay")) ? parser.value(QStringLiteral("screenshot-delay")).toInt() : 500;
         QObject::connect(&session, &SessionController::runFinished, &window, [shoot, delay] { QTimer::singleShot(delay, shoot); });
         QObject::connect(&session, &SessionController::failed, &window, [shoot, delay] { QTimer::singleShot(delay, shoot); });
         QTimer::singleShot(30000 + delay, shoot);
