@@ -14,6 +14,7 @@
 #include "model/Transformer.h"
 #include "runtime/DemoBundle.h"
 #include "sae/SaeLoader.h"
+#include "tokenize/ContinuationText.h"
 #include "tokenize/Tokenizer.h"
 #include "ui/SessionController.h"
 #include "ui/views/GraphInterventionPanel.h"
@@ -90,7 +91,10 @@ class TestInterventionGui : public QObject {
             QCOMPARE(t->item(r, 1)->text(), QString::number(w.logitBefore, 'f', 3));
             QCOMPARE(t->item(r, 5)->text(), QString::number(100 * w.probAfter, 'f', 2) + "%");
         }
-        auto text = [&](const std::vector<long>& ids) { return QString::fromStdString(tok_->decode(std::vector<int>(ids.begin(), ids.end()))); };
+        // As the continuation reads after the prompt (its leading space dropped after the label).
+        auto text = [&](const std::vector<long>& ids) {
+            return QString::fromStdString(cs::continuationText(*tok_, graph_.tokens, ids)).trimmed();
+        };
         QCOMPARE(p.continuationBeforeLabel()->text(), "Before: " + text(want.continuationBefore));
         QCOMPARE(p.continuationAfterLabel()->text(), "After: " + text(want.continuationAfter));
         QVERIFY(p.result());

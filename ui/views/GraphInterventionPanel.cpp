@@ -264,8 +264,9 @@ void GraphInterventionPanel::showResult(std::shared_ptr<const InterventionResult
     summary_->setText(tr("%1. Attention %2; generated positions attend freely. Top after: %3")
                           .arg(changes.join(QStringLiteral("; ")),
                                res.attentionFrozen ? tr("frozen at the prompt's positions") : tr("free"), top));
-    before_->setText(tr("Before: %1").arg(before));
-    after_->setText(tr("After: %1").arg(after));
+    // The texts keep the space they start with after the prompt; after a label it is noise.
+    before_->setText(tr("Before: %1").arg(before.trimmed()));
+    after_->setText(tr("After: %1").arg(after.trimmed()));
 }
 
 }  // namespace cs::ui
