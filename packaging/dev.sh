@@ -3,14 +3,16 @@
 #   packaging/dev.sh gui    install what is missing, build (Release), open the GUI
 #   packaging/dev.sh test   install what is missing, build (Release), run the whole test suite
 #   packaging/dev.sh package  ... build, then make the .deb with CPack (docs/packaging.md)
+#   packaging/dev.sh fuzz [SECONDS]  build the libFuzzer targets with clang in ./build-fuzz, run each (docs/fuzzing.md)
 # Each rebuilds incrementally in ./build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-gui}"; shift || true
 case "$mode" in
   gui | test | package) ;;
+  fuzz) exec bash packaging/fuzz.sh "$@" ;;  # its own tools (clang) and build (./build-fuzz)
   *)  # before installing or building anything
-    echo "usage: packaging/dev.sh gui|test|package" >&2
+    echo "usage: packaging/dev.sh gui|test|package|fuzz" >&2
     exit 2
     ;;
 esac

@@ -14,6 +14,10 @@
 namespace cs {
 namespace {
 
+// Far beyond any real prompt or model; they keep positions and layers inside int arithmetic.
+constexpr long long kMaxPosition = 1 << 20;
+constexpr long kMaxLayer = 1 << 16;
+
 using Json = nlohmann::json;
 
 // The shortest decimal that reads back as the same float: "0.1", not the 0.10000000149011612 a
@@ -367,6 +371,10 @@ AttributionGraph graphFromJson(const Json& j, const std::string& where) {
             if (!jfeature.is_null() && !jfeature.is_number_integer())
                 fail(where, ctx + ": 'feature' must be an integer or null");
             if (!jctx.is_number_integer()) fail(where, ctx + ": 'ctx_idx' must be an integer");
+            // A token position: bounded so that the token list it sizes (and int arithmetic) stay sane.
+            if (jctx.get<long long>() < 0 || jctx.get<long long>() > kMaxPosition)
+                fail(where, ctx + ": 'ctx_idx' " + jctx.dump() + " is out of range (0.." +
+                                std::to_string(kMaxPosition) + ")");
             if (!jtype.is_string()) fail(where, ctx + ": 'feature_type' must be a string");
 
             GraphNode n;
@@ -384,6 +392,8 @@ AttributionGraph graphFromJson(const Json& j, const std::string& where) {
             }();
             if (n.kind != NodeKind::Embedding && !numericLayer)
                 fail(where, ctx + ": layer '" + layerText + "' is not a number");
+            if (numericLayer && (layerNum < -1 || layerNum > kMaxLayer))
+                fail(where, ctx + ": layer " + layerText + " is out of range (-1.." + std::to_string(kMaxLayer) + ")");
 
             std::string a;
             long b = 0, c = 0;

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -81,6 +82,7 @@ NpyHeader parseHeader(const std::string& bytes, const std::string& where) {
         size_t j = i;
         while (j < dims.size() && dims[j] >= '0' && dims[j] <= '9') ++j;
         if (j == i) throw Error(where + ": .npy 'shape' has a non-integer entry");
+        if (j - i > 18) throw Error(where + ": .npy 'shape' entry " + dims.substr(i, j - i) + " is too large");
         h.shape.push_back(std::stoll(dims.substr(i, j - i)));
         i = j;
         if (i < dims.size() && dims[i] == 'L') ++i;  // Python 2 long suffix
@@ -119,9 +121,12 @@ at::Tensor parseNpy(const std::string& bytes, const std::string& where) {
         throw Error(where + ": stored in Fortran (column-major) order, which is not supported; "
                     "save it with numpy.ascontiguousarray");
     const at::ScalarType type = scalarTypeFor(h.descr, where);
-    int64_t numel = 1;
-    for (int64_t d : h.shape) numel *= d;
-    const size_t need = static_cast<size_t>(numel) * at::elementSize(type);
+    // Multiplied with an overflow check: a huge shape could otherwise wrap to the stored size.
+    size_t need = at::elementSize(type);
+    for (int64_t d : h.shape)
+        if (__builtin_mul_overflow(need, static_cast<size_t>(d), &need))
+            throw Error(where + ": shape " + shapeToString(std::vector<long>(h.shape.begin(), h.shape.end())) +
+                        " is too large");
     const size_t have = bytes.size() - h.dataStart;
     if (have != need)
         throw Error(where + ": " + (have < need ? "truncated data" : "data size mismatch") + ": shape " +
@@ -187,8 +192,22 @@ at::Tensor NpzFile::load(const std::string& name) const {
     }
     zip_file_t* zf = zip_fopen(asZip(zip_), entry.c_str(), 0);
     if (!zf) failIn(path_, "cannot open array '" + name + "': " + zip_strerror(asZip(zip_)));
-    std::string bytes(static_cast<size_t>(st.size), '\0');
-    zip_int64_t got = bytes.empty() ? 0 : zip_fread(zf, &bytes[0], st.size);
+    // Read in chunks rather than allocating the size the archive claims up front: a corrupt
+    // directory entry can claim gigabytes that are not there.
+    std::string bytes;
+    zip_int64_t got = 0;
+    constexpr zip_uint64_t kChunk = 16u << 20;
+    while (static_cast<zip_uint64_t>(got) < st.size) {
+        const zip_uint64_t want = std::min<zip_uint64_t>(kChunk, st.size - static_cast<zip_uint64_t>(got));
+        bytes.resize(static_cast<size_t>(got) + static_cast<size_t>(want));
+        const zip_int64_t n = zip_fread(zf, &bytes[static_cast<size_t>(got)], want);
+        if (n < 0) {
+            got = -1;
+            break;
+        }
+        got += n;
+        if (static_cast<zip_uint64_t>(n) < want) break;  // the data ended before the claimed size
+    }
     const std::string readError = got < 0 ? zip_file_strerror(zf) : "";
     zip_fclose(zf);
     if (got < 0 || static_cast<zip_uint64_t>(got) != st.size)

@@ -138,7 +138,11 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
         if (static_cast<size_t>(e) > dataSize)
             bad("data_offsets end " + std::to_string(e) + " points past the end of the data (" +
                 std::to_string(dataSize) + " bytes): file truncated?");
-        const size_t expect = static_cast<size_t>(ti.numel()) * dtypeSize(ti.dtype);
+        // Multiplied with an overflow check: a huge shape could otherwise wrap to the stored size.
+        size_t expect = dtypeSize(ti.dtype);
+        for (long d : ti.shape)
+            if (__builtin_mul_overflow(expect, static_cast<size_t>(d), &expect))
+                bad("shape " + shapeToString(ti.shape) + " is too large");
         if (static_cast<size_t>(e - b) != expect)
             bad("holds " + std::to_string(e - b) + " bytes but shape " + shapeToString(ti.shape) +
                 " of " + dt + " needs " + std::to_string(expect));

@@ -24,8 +24,11 @@ namespace {
 bool heapLess(const Candidate& a, const Candidate& b) { return betterTop(a, b); }
 
 int binOf(double v, double scale, int bins) {
-    const int b = static_cast<int>(std::floor(v * bins / scale));
-    return std::min(std::max(b, 0), bins - 1);
+    // Clamped as a double: a store read back from disk may hold any scale, and converting an
+    // out-of-range double (or NaN) to int is undefined.
+    const double b = std::floor(v * bins / scale);
+    if (!(b > 0)) return 0;
+    return b >= bins - 1 ? bins - 1 : static_cast<int>(b);
 }
 
 void keepBestSamples(std::vector<Candidate>& v) {

@@ -17,6 +17,21 @@ namespace cs {
 
 namespace {
 
+// weight_facts holds its lists as JSON text, [[id, value], ...] (unparsable text arrives here as
+// a discarded value). A foreign or corrupt file can hold anything there, so each entry is checked
+// before it is indexed.
+std::vector<std::pair<long, float>> idValueList(const nlohmann::json& j, const std::string& file,
+                                                const std::string& what) {
+    if (!j.is_array()) failIn(file, what + " is not a JSON list (corrupt store?)");
+    std::vector<std::pair<long, float>> out;
+    for (const auto& e : j) {
+        if (!e.is_array() || e.size() < 2 || !e[0].is_number_integer() || !e[1].is_number())
+            failIn(file, what + " holds an entry that is not [id, value] (corrupt store?)");
+        out.push_back({e[0].get<long>(), e[1].get<float>()});
+    }
+    return out;
+}
+
 struct ExampleRow {
     Candidate c;
     long peak = 0;
@@ -215,6 +230,12 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
             r.c.priority = static_cast<uint64_t>(s.integer(4));
             r.spanStart = s.integer(5);
             r.activations = s.vector<float>(6);
+            // Places are added and subtracted below; a corrupt row must not overflow them.
+            constexpr long kMaxPlace = 1L << 40;
+            for (long v : {r.peak, r.spanStart, s.integer(7), s.integer(8)})
+                if (v < 0 || v > kMaxPlace)
+                    failIn(path_, "an example of feature " + std::to_string(index) +
+                                      " has an invalid position " + std::to_string(v) + " (corrupt store?)");
             windowPlace[r.c.window] = {s.integer(7), s.integer(8)};
             if (!windowTokens.count(r.c.window)) windowTokens[r.c.window] = s.vector<int32_t>(9);
             (s.integer(0) == 0 ? top : samples).push_back(std::move(r));
@@ -260,7 +281,9 @@ FeatureDetail FeatureStore::feature(const std::string& saeId, long index) const 
         sql::Stmt s(db_, "SELECT neighbours FROM weight_facts WHERE sae = ? AND idx = ?");
         s.bind(1, info.id).bind(2, index);
         if (s.step())
-            for (const auto& e : nlohmann::json::parse(s.text(0))) d.neighbours.push_back({e[0].get<long>(), e[1].get<float>()});
+            for (const auto& [i, v] : idValueList(nlohmann::json::parse(s.text(0), nullptr, false), path_,
+                                                    "neighbours of feature " + std::to_string(index)))
+                d.neighbours.push_back({i, v});
     }
     {
         sql::Stmt s(db_, "SELECT label FROM auto_labels WHERE sae = ? AND idx = ?");
@@ -289,11 +312,13 @@ void FeatureStore::logits(const std::string& saeId, long index, std::vector<Logi
     sql::Stmt s(db_, "SELECT logits FROM weight_facts WHERE sae = ? AND idx = ?");
     s.bind(1, saeId).bind(2, index);
     if (!s.step()) return;
-    const auto j = nlohmann::json::parse(s.text(0));
+    const auto j = nlohmann::json::parse(s.text(0), nullptr, false);
+    if (!j.is_object()) failIn(path_, "logit effects of feature " + std::to_string(index) + " are not a JSON object (corrupt store?)");
     for (const char* side : {"positive", "negative"}) {
         auto* dst = std::string(side) == "positive" ? positive : negative;
-        for (const auto& e : j.value(side, nlohmann::json::array()))
-            dst->push_back({e[0].get<int>(), piece(e[0].get<int>()), e[1].get<float>()});
+        for (const auto& [id, v] : idValueList(j.value(side, nlohmann::json::array()), path_,
+                                               std::string(side) + " logits of feature " + std::to_string(index)))
+            dst->push_back({static_cast<int>(id), piece(static_cast<int>(id)), v});
     }
 }
 

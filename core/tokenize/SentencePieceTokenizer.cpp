@@ -19,6 +19,28 @@ std::string exeDir() {
     return p.substr(0, p.rfind('/'));
 }
 
+// ASan's dlopen interceptor aborts on RTLD_DEEPBIND (google/sanitizers#611): a deep-bound library
+// would find libc's malloc before ASan's. Our plug-in is built with ASan too, so libasan comes first
+// in its own lookup scope and it and libsentencepiece still get ASan's allocator; libc's dlopen,
+// reached past the interceptor, keeps the protobuf isolation the plug-in exists for.
+void* openDeepBound(const char* path) {
+#ifdef CS_SPM_NO_DEEPBIND
+    // The fuzz build (tests/fuzz) links no LibTorch, so there is no second protobuf to keep apart.
+    return ::dlopen(path, RTLD_NOW | RTLD_LOCAL);
+#else
+    const int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#ifdef __SANITIZE_ADDRESS__
+    using Dlopen = void* (*)(const char*, int);
+    static const Dlopen libcDlopen = [] {
+        void* libc = ::dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+        return libc ? reinterpret_cast<Dlopen>(::dlsym(libc, "dlopen")) : nullptr;
+    }();
+    if (libcDlopen) return libcDlopen(path, flags);
+#endif
+    return ::dlopen(path, flags);
+#endif
+}
+
 // Finds and opens the plug-in once: beside the executable, in the install's lib directory, or
 // where the build put it.
 void* pluginHandle(std::string* tried) {
@@ -38,7 +60,7 @@ void* pluginHandle(std::string* tried) {
         for (const auto& c : candidates) {
             searched += (searched.empty() ? "" : ", ") + c;
             if (::access(c.c_str(), R_OK) != 0) continue;
-            void* h = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+            void* h = openDeepBound(c.c_str());
             if (!h) {
                 searched += std::string(" (") + ::dlerror() + ")";
                 continue;
