@@ -17,29 +17,24 @@ install(FILES "${PROJECT_SOURCE_DIR}/packaging/circuitscope.svg"
 install(FILES "${PROJECT_SOURCE_DIR}/packaging/io.github.circuitscope.Circuitscope.metainfo.xml"
         DESTINATION share/metainfo)
 
-# The man page, compressed as Debian policy wants it. Compressed when CMake configures (it is
-# tiny), and again whenever the page changes, so installing never needs a build step of its own.
-set(CS_MAN_PAGE "${PROJECT_SOURCE_DIR}/packaging/circuitscope.1")
-set(CS_MAN_PAGE_GZ "${CMAKE_BINARY_DIR}/packaging/circuitscope.1.gz")
+# Files Debian policy wants compressed (the man page, the changelog): compressed when CMake
+# configures (they are tiny), and again whenever they change, so installing never needs a build
+# step of its own.
 file(MAKE_DIRECTORY "${CMAKE_BINARY_DIR}/packaging")
-execute_process(COMMAND gzip -9 -n -c "${CS_MAN_PAGE}" OUTPUT_FILE "${CS_MAN_PAGE_GZ}"
-                RESULT_VARIABLE cs_gzip_status)
-if(NOT cs_gzip_status EQUAL 0)
-  message(FATAL_ERROR "packaging: gzip failed on ${CS_MAN_PAGE}")
-endif()
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${CS_MAN_PAGE}")
-install(FILES "${CS_MAN_PAGE_GZ}" DESTINATION share/man/man1)
+function(cs_install_gzipped source name destination)
+  set(gz "${CMAKE_BINARY_DIR}/packaging/${name}.gz")
+  execute_process(COMMAND gzip -9 -n -c "${source}" OUTPUT_FILE "${gz}" RESULT_VARIABLE status)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "packaging: gzip failed on ${source}")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${source}")
+  install(FILES "${gz}" DESTINATION "${destination}")
+endfunction()
+cs_install_gzipped("${PROJECT_SOURCE_DIR}/packaging/circuitscope.1" circuitscope.1 share/man/man1)
 
 # What Debian policy asks of every package: the copyright file, and the changelog compressed.
 install(FILES "${PROJECT_SOURCE_DIR}/packaging/copyright" DESTINATION share/doc/circuitscope)
-set(CS_CHANGELOG_GZ "${CMAKE_BINARY_DIR}/packaging/changelog.gz")
-execute_process(COMMAND gzip -9 -n -c "${PROJECT_SOURCE_DIR}/packaging/changelog" OUTPUT_FILE "${CS_CHANGELOG_GZ}"
-                RESULT_VARIABLE cs_gzip_status)
-if(NOT cs_gzip_status EQUAL 0)
-  message(FATAL_ERROR "packaging: gzip failed on packaging/changelog")
-endif()
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/packaging/changelog")
-install(FILES "${CS_CHANGELOG_GZ}" DESTINATION share/doc/circuitscope)
+cs_install_gzipped("${PROJECT_SOURCE_DIR}/packaging/changelog" changelog share/doc/circuitscope)
 
 # `cpack` packages what is already built: dev.sh builds first, and the suite's test_deb must not
 # start a build of every target from inside ctest. (Without this, CMake makes `install`, which

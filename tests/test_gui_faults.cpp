@@ -91,6 +91,19 @@ void expectErrorBox(MainWindow& window, const QString& mustContain) {
     QTRY_VERIFY(window.findChildren<QMessageBox*>().isEmpty());
 }
 
+// A window on the demo (with its SAEs), its first run done.
+struct DemoWindow {
+    SessionController session;
+    MainWindow window{&session};
+    explicit DemoWindow(const std::string& demo) {
+        QSignalSpy finished(&session, &SessionController::runFinished);
+        window.resize(1200, 800);
+        window.show();
+        window.openModel(QString::fromStdString(demo + "/model"));
+        if (!finished.wait(60000)) qFatal("the demo's first run did not finish");
+    }
+};
+
 }  // namespace
 
 class TestGuiFaults : public QObject {
@@ -145,14 +158,10 @@ private Q_SLOTS:
     }
 
     void corruptFilesLeaveTheSessionAsItWas() {
-        SessionController session;
-        MainWindow window(&session);
-        window.resize(1200, 800);
-        window.show();
-        QSignalSpy finished(&session, &SessionController::runFinished);
+        DemoWindow demo(demo_);
+        SessionController& session = demo.session;
+        MainWindow& window = demo.window;
         QSignalSpy failed(&session, &SessionController::failed);
-        window.openModel(QString::fromStdString(demo_ + "/model"));
-        QVERIFY(finished.wait(60000));
         QVERIFY(!session.saes().empty());
         const std::string goodStore = dir_ + "/good.db";
         { cs::FeatureStore make(goodStore, cs::FeatureStore::Mode::Create); }
@@ -242,14 +251,10 @@ private Q_SLOTS:
     }
 
     void runningOutOfMemoryFailsTheRunNotTheWindow() {
-        SessionController session;
-        MainWindow window(&session);
-        window.resize(1200, 800);
-        window.show();
-        QSignalSpy finished(&session, &SessionController::runFinished);
+        DemoWindow demo(demo_);
+        SessionController& session = demo.session;
+        MainWindow& window = demo.window;
         QSignalSpy failed(&session, &SessionController::failed);
-        window.openModel(QString::fromStdString(demo_ + "/model"));
-        QVERIFY(finished.wait(60000));
         const auto before = session.result().analysis;
         QVERIFY(before);
         // Allocations start failing a little way into the next run (generation and analysis of a
