@@ -2,6 +2,8 @@
 // RTLD_DEEPBIND (see SentencePieceBackend.h for why).
 #include "tokenize/SentencePieceBackend.h"
 
+#include <memory>
+
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
@@ -33,15 +35,21 @@ public:
 
 extern "C" __attribute__((visibility("default"))) cs::SentencePieceBackend* cs_create_sentencepiece(
     const char* path, int* status) {
-    auto b = new Backend();
-    const auto st = b->sp.Load(path);
-    if (!st.ok()) {
-        *status = st.code() == sentencepiece::util::StatusCode::kNotFound ? cs::kSpmNotFound : cs::kSpmInvalid;
-        delete b;
+    try {
+        auto b = std::make_unique<Backend>();
+        const auto st = b->sp.Load(path);
+        if (!st.ok()) {
+            *status = st.code() == sentencepiece::util::StatusCode::kNotFound ? cs::kSpmNotFound : cs::kSpmInvalid;
+            return nullptr;
+        }
+        *status = cs::kSpmOk;
+        return b.release();
+    } catch (...) {
+        // libsentencepiece throws on some corrupt models (darts_clone: "zero-length key", found by
+        // fuzzing); an exception must not cross this C boundary, nor leak the backend.
+        *status = cs::kSpmInvalid;
         return nullptr;
     }
-    *status = cs::kSpmOk;
-    return b;
 }
 
 extern "C" __attribute__((visibility("default"))) bool cs_train_sentencepiece(const char* args,
